@@ -1,0 +1,1 @@
+"""ShakeLab's worker: the Celery task and the training engine it runs."""
