@@ -1,0 +1,210 @@
+"""The shake family of regularizers, as functions of tensors and the small modules that hold their settings.
+
+Every random value is drawn on the tensor's device with torch's generator (no host round trip, no
+Python RNG), and the forward/backward split uses the straight-through form
+
+    y = y_backward + (y_forward - y_backward).detach()
+
+whose value is y_forward and whose gradient is that of y_backward. Plain tensor ops, so torch.compile fuses
+them into the surrounding kernels and bf16 autocast applies unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "shake_shake",
+    "shake_drop",
+    "stochastic_depth",
+    "drop_path",
+    "linear_decay",
+    "ShakeShake",
+    "ShakeDrop",
+    "StochasticDepth",
+    "branch_regularizer",
+    "branch_mix",
+]
+
+_LEVELS = ("batch", "image", "channel", "pixel")
+
+
+def _draw_shape(x: Tensor, level: str) -> tuple[int, ...]:
+    """Shape of one random draw per batch, per image, per (image, channel) or per element of x."""
+    ones = (1,) * (x.dim() - 2)
+    if level == "batch":
+        return (1, 1, *ones)
+    if level == "image":
+        return (x.shape[0], 1, *ones)
+    if level == "channel":
+        return (x.shape[0], x.shape[1], *ones)
+    if level == "pixel":
+        return tuple(x.shape)
+    raise ValueError(f"level must be one of {_LEVELS}, got {level!r}")
+
+
+def _uniform(x: Tensor, shape: tuple[int, ...], low: float, high: float) -> Tensor:
+    # Drawn in float32 and cast, so bf16 does not coarsen the distribution before it meets the data.
+    u = torch.rand(shape, device=x.device)
+    return (u * (high - low) + low).to(x.dtype)
+
+
+def _straight_through(y_forward: Tensor, y_backward: Tensor) -> Tensor:
+    """The value of y_forward with the gradient of y_backward."""
+    return y_backward + (y_forward - y_backward).detach()
+
+
+def shake_shake(branch1: Tensor, branch2: Tensor, *, forward: str = "shake", backward: str = "shake",
+                level: str = "image", training: bool = True) -> Tensor:
+    """Shake-Shake (Gastaldi 2017, eq. 1): `a*b1 + (1-a)*b2` forward, gradients `b*g` and `(1-b)*g`.
+
+    forward: "shake" draws a ~ U(0,1), "even" uses 0.5. backward: "shake" draws an independent
+    b ~ U(0,1), "even" uses 0.5, "keep" reuses a. level: "batch" (one value for the whole batch) or
+    "image" (one per sample). At test time the branches are averaged.
+    """
+    if forward not in ("shake", "even") or backward not in ("shake", "even", "keep"):
+        raise ValueError(f"unknown shake-shake variant forward={forward!r} backward={backward!r}")
+    if backward == "keep" and forward != "shake":
+        raise ValueError("backward='keep' needs forward='shake'")
+    if level not in ("batch", "image"):
+        raise ValueError(f"shake-shake level must be 'batch' or 'image', got {level!r}")
+    if not training or (forward == "even" and backward == "even"):
+        return 0.5 * (branch1 + branch2)
+    shape = _draw_shape(branch1, level)
+    alpha = _uniform(branch1, shape, 0.0, 1.0) if forward == "shake" else 0.5
+    if backward == "keep":
+        return alpha * branch1 + (1 - alpha) * branch2
+    beta = _uniform(branch1, shape, 0.0, 1.0) if backward == "shake" else 0.5
+    y_forward = alpha * branch1 + (1 - alpha) * branch2
+    y_backward = beta * branch1 + (1 - beta) * branch2
+    return _straight_through(y_forward, y_backward)
+
+
+def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, float] = (-1.0, 1.0),
+               beta_range: tuple[float, float] = (0.0, 1.0), level: str = "image",
+               gate_level: str | None = None, training: bool = True) -> Tensor:
+    """ShakeDrop (Yamada et al. 2018, eq. 8): scale x by `g + a - g*a` forward and `g + b - g*b` backward.
+
+    g ~ Bernoulli(survival_prob); a ~ U(alpha_range); b ~ U(beta_range), independent of a. `level` sets the
+    granularity of g, a and b (batch, image, channel or pixel); `gate_level` overrides it for g alone
+    (the authors' code: gate per batch, a and b per pixel). At test time x is scaled by E[g + a - g*a],
+    which is survival_prob for the symmetric alpha_range (-1, 1).
+    """
+    if not 0.0 <= survival_prob <= 1.0:
+        raise ValueError(f"survival_prob must be in [0, 1], got {survival_prob}")
+    if not training:
+        expected_alpha = 0.5 * (alpha_range[0] + alpha_range[1])
+        return (survival_prob + (1 - survival_prob) * expected_alpha) * x
+    gate = (torch.rand(_draw_shape(x, gate_level or level), device=x.device) < survival_prob).to(x.dtype)
+    shape = _draw_shape(x, level)
+    alpha = _uniform(x, shape, *alpha_range)
+    beta = _uniform(x, shape, *beta_range)
+    y_forward = (gate + alpha - gate * alpha) * x
+    y_backward = (gate + beta - gate * beta) * x
+    return _straight_through(y_forward, y_backward)
+
+
+def stochastic_depth(x: Tensor, *, survival_prob: float, level: str = "batch", training: bool = True) -> Tensor:
+    """Stochastic depth (Huang et al. 2016): keep the residual branch with probability survival_prob.
+
+    level "batch" drops the branch for the whole mini-batch (the paper), "image" per sample. At test
+    time the branch is scaled by survival_prob. ShakeDrop with alpha = beta = 0 reduces to this.
+    """
+    if not 0.0 <= survival_prob <= 1.0:
+        raise ValueError(f"survival_prob must be in [0, 1], got {survival_prob}")
+    if level not in ("batch", "image"):
+        raise ValueError(f"stochastic depth level must be 'batch' or 'image', got {level!r}")
+    if not training:
+        return survival_prob * x
+    gate = (torch.rand(_draw_shape(x, level), device=x.device) < survival_prob).to(x.dtype)
+    return gate * x
+
+
+def drop_path(x: Tensor, keep_prob: Tensor | float, *, training: bool = True) -> Tensor:
+    """NASNet's drop path: per sample, zero x with probability 1 - keep_prob, else scale by 1/keep_prob.
+
+    `x / keep * floor(keep + U)` as in TF-slim's nasnet_utils; keep_prob may be a 0-d tensor so that a
+    schedule that changes it every step does not recompile a compiled model. Identity at test time.
+    """
+    if not training:
+        return x
+    keep = torch.as_tensor(keep_prob, device=x.device, dtype=torch.float32)
+    mask = torch.floor(keep + torch.rand(_draw_shape(x, "image"), device=x.device))
+    return x * (mask / keep).to(x.dtype)
+
+
+def linear_decay(block: int, num_blocks: int, p_last: float) -> float:
+    """Survival probability of block `block` (1-based) of `num_blocks`: p_l = 1 - (l / L)(1 - p_L)."""
+    if not 1 <= block <= num_blocks:
+        raise ValueError(f"block must be in 1..{num_blocks}, got {block}")
+    return 1.0 - block / num_blocks * (1.0 - p_last)
+
+
+# ------------------------------------------------------------------------------------------ modules
+
+class ShakeShake(nn.Module):
+    """Mixes the two branches of a Shake-Shake block (`none` in the spec is Even-Even)."""
+
+    def __init__(self, forward: str = "shake", backward: str = "shake", level: str = "image"):
+        super().__init__()
+        self.forward_mode, self.backward_mode, self.level = forward, backward, level
+
+    def forward(self, branch1: Tensor, branch2: Tensor) -> Tensor:
+        return shake_shake(branch1, branch2, forward=self.forward_mode, backward=self.backward_mode,
+                           level=self.level, training=self.training)
+
+    def extra_repr(self) -> str:
+        return f"forward={self.forward_mode}, backward={self.backward_mode}, level={self.level}"
+
+
+class ShakeDrop(nn.Module):
+    def __init__(self, survival_prob: float, alpha_range=(-1.0, 1.0), beta_range=(0.0, 1.0),
+                 level: str = "image", gate_level: str | None = None):
+        super().__init__()
+        self.survival_prob, self.level, self.gate_level = survival_prob, level, gate_level
+        self.alpha_range, self.beta_range = tuple(alpha_range), tuple(beta_range)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return shake_drop(x, survival_prob=self.survival_prob, alpha_range=self.alpha_range,
+                          beta_range=self.beta_range, level=self.level, gate_level=self.gate_level,
+                          training=self.training)
+
+    def extra_repr(self) -> str:
+        return (f"survival_prob={self.survival_prob:.4f}, alpha_range={self.alpha_range}, "
+                f"beta_range={self.beta_range}, level={self.level}, gate_level={self.gate_level}")
+
+
+class StochasticDepth(nn.Module):
+    def __init__(self, survival_prob: float, level: str = "batch"):
+        super().__init__()
+        self.survival_prob, self.level = survival_prob, level
+
+    def forward(self, x: Tensor) -> Tensor:
+        return stochastic_depth(x, survival_prob=self.survival_prob, level=self.level, training=self.training)
+
+    def extra_repr(self) -> str:
+        return f"survival_prob={self.survival_prob:.4f}, level={self.level}"
+
+
+def branch_regularizer(regularization, block: int, num_blocks: int) -> nn.Module:
+    """The module applied to the output of residual branch `block` (1-based) of a single-branch net."""
+    method = regularization.method
+    if method == "none":
+        return nn.Identity()
+    p = linear_decay(block, num_blocks, regularization.p_last)
+    if method == "shakedrop":
+        return ShakeDrop(p, regularization.alpha_range, regularization.beta_range, regularization.level,
+                         regularization.gate_level)
+    if method == "stochastic_depth":
+        return StochasticDepth(p, regularization.level)
+    raise ValueError(f"regularization {method!r} does not apply to a single-branch residual net")
+
+
+def branch_mix(regularization) -> nn.Module:
+    """The module that mixes the two branches of a two-branch net."""
+    if regularization.method == "none":
+        return ShakeShake("even", "even")
+    if regularization.method == "shake_shake":
+        return ShakeShake(regularization.forward, regularization.backward, regularization.level)
+    raise ValueError(f"regularization {regularization.method!r} does not apply to a two-branch net")
