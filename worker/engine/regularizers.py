@@ -100,8 +100,9 @@ def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, flo
     shape = _draw_shape(x, level)
     alpha = _uniform(x, shape, *alpha_range)
     beta = _uniform(x, shape, *beta_range)
-    y_forward = (gate + alpha - gate * alpha) * x
-    y_backward = (gate + beta - gate * beta) * x
+    # g + (1-g)a equals the paper's g + a - g*a and is exact for g in {0, 1}.
+    y_forward = (gate + (1 - gate) * alpha) * x
+    y_backward = (gate + (1 - gate) * beta) * x
     return _straight_through(y_forward, y_backward)
 
 
