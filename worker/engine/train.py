@@ -1,0 +1,252 @@
+"""The training loop: a run spec in; per-epoch metrics, a checkpoint every epoch and exact resume out.
+
+`train(spec, out_dir)` owns the run directory:
+
+    out_dir/spec.json         the run's resolved spec (a resume must bring the same one)
+    out_dir/checkpoint.pt     model, optimizer, RNG state and every recorded epoch, after the last epoch
+    out_dir/metrics.jsonl     one JSON object per finished epoch (DESIGN.md's event format)
+
+The checkpoint is written before its epoch's metrics line, and a resume rewrites metrics.jsonl from the
+checkpoint, so the file never holds an epoch the checkpoint lacks and no epoch is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import DeviceLoader, load_dataset
+from .models import build_model
+from .spec import RunSpec, ScheduleSpec
+
+__all__ = ["train", "TrainingDiverged", "RunDirError", "learning_rate", "resolve_device"]
+
+EVAL_BATCH_SIZE = 1000
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+SPEC = "spec.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the message names the epoch."""
+
+
+class RunDirError(RuntimeError):
+    """The output directory holds another run."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} asked for, but no CUDA device is available")
+    return device
+
+
+def learning_rate(schedule: ScheduleSpec, base_lr: float, step: int, total_steps: int,
+                  steps_per_epoch: int) -> float:
+    """The learning rate of iteration `step` (0-based): linear warmup, then the schedule, per iteration.
+
+    Cosine is SGDR without restarts (Loshchilov & Hutter 2017, eq. 5) with lr_min = 0, as in every shake
+    reference: lr = lr_0 / 2 * (1 + cos(pi * t / T)).
+    """
+    warmup_steps = round(schedule.warmup_epochs * steps_per_epoch)
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    if schedule.kind == "cosine":
+        return 0.5 * base_lr * (1 + math.cos(math.pi * t))
+    if schedule.kind == "multistep":
+        passed = sum(step >= m * total_steps for m in schedule.milestones)
+        return base_lr * schedule.gamma ** passed
+    return base_lr
+
+
+def _autocast_dtype(spec: RunSpec, device: torch.device) -> torch.dtype | None:
+    if spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _loss(model: nn.Module, output, labels):
+    """Cross-entropy of the main head (plus the weighted auxiliary head's, for NASNet); and main logits."""
+    if isinstance(output, tuple):
+        logits, aux_logits = output
+        main = F.cross_entropy(logits, labels)
+        return main + model.aux_weight * F.cross_entropy(aux_logits, labels), main, logits
+    main = F.cross_entropy(output, labels)
+    return main, main, output
+
+
+def _evaluate(model, loader: DeviceLoader, autocast_dtype) -> tuple[float, float]:
+    model.eval()
+    loss_sum = torch.zeros((), device=loader.device)
+    wrong = torch.zeros((), device=loader.device, dtype=torch.long)
+    with torch.no_grad(), torch.autocast(loader.device.type, autocast_dtype or torch.float32,
+                                         enabled=autocast_dtype is not None):
+        for images, labels in loader.epoch(0):
+            logits = model(images)
+            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
+            wrong += (logits.argmax(1) != labels).sum()
+    n = loader.num_images
+    return loss_sum.item() / n, 100.0 * wrong.item() / n
+
+
+def _save_atomically(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rewrite_metrics(path: Path, history: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
+    os.replace(tmp, path)
+
+
+def _claim_run_dir(out_dir: Path, spec: RunSpec) -> None:
+    spec_path = out_dir / SPEC
+    if spec_path.exists():
+        recorded = RunSpec.model_validate_json(spec_path.read_text())
+        if recorded != spec:
+            raise RunDirError(f"{out_dir} holds a different run (its {SPEC} differs from this spec); "
+                              f"choose another --out directory")
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec_path.write_text(spec.model_dump_json(indent=2) + "\n")
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = None, download: bool = False,
+          device: str = "auto", compile: bool = False, stop_after: int | None = None,
+          on_epoch: Callable[[dict], None] | None = None, progress: bool = False) -> list[dict]:
+    """Train `spec` into `out_dir`, resuming from its checkpoint if there is one; return every epoch's row.
+
+    stop_after: stop (as if interrupted) once this epoch is recorded. on_epoch: called with each new row
+    (and, on resume, first with the rows already recorded, so a consumer can catch up idempotently).
+    """
+    out_dir = Path(out_dir)
+    _claim_run_dir(out_dir, spec)
+    device = resolve_device(device)
+    autocast_dtype = _autocast_dtype(spec, device)
+    channels_last = device.type == "cuda"
+    torch.manual_seed(spec.seed)
+
+    data = load_dataset(spec.dataset, data_dir, download=download)
+    model = build_model(spec).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optim = spec.optim
+    optimizer = torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum,
+                                nesterov=optim.nesterov, weight_decay=optim.weight_decay)
+    train_loader = DeviceLoader(data.train, mean=data.mean, std=data.std, batch_size=optim.batch_size,
+                                device=device, augment=spec.augment, shuffle=True, seed=spec.seed,
+                                channels_last=channels_last)
+    test_loader = DeviceLoader(data.test, mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE,
+                               device=device, channels_last=channels_last)
+
+    history: list[dict] = []
+    checkpoint_path = out_dir / CHECKPOINT
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        _restore_rng(state["rng"], device)
+        history = state["history"]
+    _rewrite_metrics(out_dir / METRICS, history)
+    if on_epoch:
+        for row in history:
+            on_epoch(row)
+
+    forward = torch.compile(model) if compile else model
+    set_progress = getattr(model, "set_training_progress", None)
+    steps_per_epoch = len(train_loader)
+    total_steps = optim.epochs * steps_per_epoch
+    first_epoch = len(history) + 1
+    last_epoch = optim.epochs if stop_after is None else min(optim.epochs, stop_after)
+
+    bar = None
+    if progress and first_epoch <= last_epoch:
+        from tqdm import tqdm
+        bar = tqdm(total=(last_epoch - first_epoch + 1) * steps_per_epoch, unit="step", dynamic_ncols=True)
+
+    for epoch in range(first_epoch, last_epoch + 1):
+        model.train()
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        wrong = torch.zeros((), device=device, dtype=torch.long)
+        step = (epoch - 1) * steps_per_epoch
+        for images, labels in train_loader.epoch(epoch):
+            lr = learning_rate(spec.schedule, optim.lr, step, total_steps, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if set_progress is not None:
+                set_progress(step / total_steps)
+            with torch.autocast(device.type, autocast_dtype or torch.float32,
+                                enabled=autocast_dtype is not None):
+                loss, main_loss, logits = _loss(model, forward(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if optim.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+            optimizer.step()
+            # Accumulated on the device: one host synchronisation per epoch, not per step.
+            loss_sum += main_loss.detach().float() * labels.shape[0]
+            wrong += (logits.detach().argmax(1) != labels).sum()
+            step += 1
+            if bar is not None:
+                bar.update(1)
+        train_loss = loss_sum.item() / train_loader.num_images
+        train_seconds = time.perf_counter() - started
+        if not math.isfinite(train_loss):
+            if bar is not None:
+                bar.close()
+            raise TrainingDiverged(f"training loss became {train_loss} at epoch {epoch} "
+                                   f"(lr {lr:g}); the run stopped, epochs 1-{epoch - 1} are recorded")
+        test_loss, test_error = _evaluate(forward, test_loader, autocast_dtype)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_error": 100.0 * wrong.item() / train_loader.num_images,
+            "test_loss": test_loss,
+            "test_error": test_error,
+            "lr": lr,
+            "seconds": time.perf_counter() - started,
+            "images_per_second": train_loader.num_images / train_seconds,
+        }
+        history.append(row)
+        _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "rng": _rng_state(device), "history": history, "spec": spec.model_dump()},
+                         checkpoint_path)
+        with open(out_dir / METRICS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if bar is not None:
+            bar.set_description(f"epoch {epoch}/{optim.epochs}")
+            bar.set_postfix(loss=f"{train_loss:.3f}", err=f"{row['train_error']:.2f}%",
+                            test_err=f"{test_error:.2f}%", img_s=f"{row['images_per_second']:.0f}")
+        if on_epoch:
+            on_epoch(row)
+    if bar is not None:
+        bar.close()
+    return history
