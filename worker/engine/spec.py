@@ -113,12 +113,19 @@ class ShakeResNetModel(_Section):
     """The Shake-Shake paper's two-branch ResNet: "26 2x96d" is depth 26, width 96."""
     arch: Literal["shake_resnet"] = "shake_resnet"
     depth: int = Field(26, ge=8, le=1000)
-    width: int = Field(96, ge=1, le=1024, description="channels of the first stage (doubled per stage)")
+    width: int = Field(96, ge=2, le=1024, description="channels of the first stage (doubled per stage)")
 
     @field_validator("depth")
     @classmethod
     def _depth(cls, v):
         return _depth_rule(6, 2, 8, "Shake-Shake ResNet")(v)
+
+    @field_validator("width")
+    @classmethod
+    def _even_width(cls, v):
+        if v % 2:  # the downsampling shortcut concatenates two paths of width/2 channels
+            raise ValueError(f"width must be even (the shortcut joins two halves), got {v}")
+        return v
 
 
 class ShakeResNeXtModel(_Section):

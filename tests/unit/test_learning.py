@@ -1,0 +1,35 @@
+"""Models learn real data: small Shake-Shake and ShakeDrop PyramidNet nets on scikit-learn's digits.
+
+Digits are real handwritten images (1437 train, 360 test, shown as 32x32 RGB) that need no download.
+Each run takes about a minute of one CPU core.
+"""
+
+import pytest
+
+from worker.engine.spec import parse_spec
+from worker.engine.train import train
+
+pytestmark = pytest.mark.slow
+
+
+def digits_spec(model, regularization, epochs):
+    return parse_spec({
+        "dataset": {"name": "digits"},
+        "model": model,
+        "regularization": regularization,
+        "optim": {"epochs": epochs, "batch_size": 64, "lr": 0.1},
+        "seed": 0,
+    })
+
+
+def test_a_small_shake_shake_net_learns_digits_to_under_5_percent_error(tmp_path):
+    spec = digits_spec({"arch": "shake_resnet", "depth": 8, "width": 16}, {"method": "shake_shake"}, epochs=15)
+    history = train(spec, tmp_path, device="cpu")
+    assert history[-1]["test_error"] < 5.0, history[-1]
+
+
+def test_a_small_shakedrop_pyramidnet_learns_digits_to_under_5_percent_error(tmp_path):
+    spec = digits_spec({"arch": "pyramidnet", "depth": 20, "alpha": 48, "bottleneck": True},
+                       {"method": "shakedrop"}, epochs=15)
+    history = train(spec, tmp_path, device="cpu")
+    assert history[-1]["test_error"] < 5.0, history[-1]

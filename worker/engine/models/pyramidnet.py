@@ -1,0 +1,82 @@
+"""PyramidNet for CIFAR (Han et al. 2017, "Deep Pyramidal Residual Networks"), additive widening.
+
+N = 3n blocks (basic: n = (depth - 2) / 6; bottleneck: n = (depth - 2) / 9) whose width grows linearly
+over the whole net instead of doubling per stage: block k (1..N) has D_k = round(16 + k * alpha / N)
+channels (the paper's eq. 2; `int(round())` as in the official code), a bottleneck block outputs 4 * D_k.
+The first block of stages 2 and 3 strides 2 in its 3x3 conv. Branches (the paper's choice: no ReLU after
+the addition, no ReLU right after the first BN, BN last, which is where ShakeDrop goes):
+  basic       BN-conv3x3-BN-ReLU-conv3x3-BN
+  bottleneck  BN-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1-BN
+The shortcut has no parameters: identity, or a 2x2 average pool of stride 2 where the block downsamples,
+then zeros for the channels the branch adds. Stem conv3x3 16 + BN; head BN-ReLU-global average pool-FC.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..regularizers import branch_regularizer
+from .common import conv1x1, conv3x3, init_weights
+
+__all__ = ["PyramidBlock", "PyramidNet", "widths", "build"]
+
+BOTTLENECK_EXPANSION = 4
+
+
+def widths(depth: int, alpha: int, bottleneck: bool) -> list[int]:
+    """D_1..D_N, the inner width of every block (before the bottleneck's expansion)."""
+    n_blocks = 3 * ((depth - 2) // (9 if bottleneck else 6))
+    return [int(round(16 + k * alpha / n_blocks)) for k in range(1, n_blocks + 1)]
+
+
+class PyramidBlock(nn.Module):
+    def __init__(self, in_channels: int, width: int, stride: int, bottleneck: bool, regularizer: nn.Module):
+        super().__init__()
+        if bottleneck:
+            out_channels = width * BOTTLENECK_EXPANSION
+            layers = [nn.BatchNorm2d(in_channels),
+                      conv1x1(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(),
+                      conv3x3(width, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
+                      conv1x1(width, out_channels), nn.BatchNorm2d(out_channels)]
+        else:
+            out_channels = width
+            layers = [nn.BatchNorm2d(in_channels),
+                      conv3x3(in_channels, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
+                      conv3x3(width, width), nn.BatchNorm2d(width)]
+        self.branch = nn.Sequential(*layers)
+        self.regularizer = regularizer
+        self.stride = stride
+        self.extra_channels = out_channels - in_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = x if self.stride == 1 else F.avg_pool2d(x, 2, self.stride, ceil_mode=True)
+        # Zero-pad the new channels: (left, right) pairs from the last dim backwards, channels third.
+        shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
+        return shortcut + self.regularizer(self.branch(x))
+
+
+class PyramidNet(nn.Module):
+    def __init__(self, depth: int, alpha: int, bottleneck: bool, num_classes: int, regularization):
+        super().__init__()
+        block_widths = widths(depth, alpha, bottleneck)
+        n = len(block_widths) // 3
+        self.stem = nn.Sequential(conv3x3(3, 16), nn.BatchNorm2d(16))
+        blocks, in_channels = [], 16
+        for index, width in enumerate(block_widths, start=1):
+            stride = 2 if index in (n + 1, 2 * n + 1) else 1  # the first block of stages 2 and 3
+            regularizer = branch_regularizer(regularization, index, len(block_widths))
+            blocks.append(PyramidBlock(in_channels, width, stride, bottleneck, regularizer))
+            in_channels = width * BOTTLENECK_EXPANSION if bottleneck else width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU())
+        self.fc = nn.Linear(in_channels, num_classes)
+        init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.head(self.blocks(self.stem(x)))
+        return self.fc(x.mean((2, 3)))
+
+
+def build(model, regularization, num_classes: int) -> PyramidNet:
+    return PyramidNet(model.depth, model.alpha, model.bottleneck, num_classes, regularization)
