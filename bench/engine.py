@@ -41,11 +41,12 @@ MODELS = {
                       {"method": "shakedrop"}),
     "pyramidnet272": ({"arch": "pyramidnet", "depth": 272, "alpha": 200, "bottleneck": True},
                       {"method": "shakedrop"}),
+    "nasnet-6@768": ({"arch": "nasnet", "cells": 6, "filters": 32}, {"method": "scheduled_drop_path"}),
     "ss8-2x16d": ({"arch": "shake_resnet", "depth": 8, "width": 16}, {"method": "shake_shake"}),
     "pyramidnet20": ({"arch": "pyramidnet", "depth": 20, "alpha": 48, "bottleneck": True},
                      {"method": "shakedrop"}),
 }
-GPU_DEFAULT = "ss26-2x32d,ss26-2x96d,pyramidnet110,pyramidnet272"
+GPU_DEFAULT = "ss26-2x32d,ss26-2x96d,pyramidnet110,pyramidnet272,nasnet-6@768"
 CPU_DEFAULT = "ss8-2x16d,pyramidnet20"
 
 # Dense bf16 tensor-core peaks (TFLOP/s), from the vendors' data sheets.
@@ -140,7 +141,11 @@ def measure_reference(name: str, batch_size: int, steps: int, warmup: int) -> di
             sync()
             started = time.perf_counter()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = F.cross_entropy(model(x), y)
+        output = model(x)
+        if isinstance(output, tuple):  # NASNet's auxiliary head
+            loss = F.cross_entropy(output[0], y) + model.aux_weight * F.cross_entropy(output[1], y)
+        else:
+            loss = F.cross_entropy(output, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -200,7 +205,7 @@ def main() -> None:
     print(f"{'model':<15} {'batch':>5} {'variant':<14} {'img/s':>9} {'x ref':>6} {'peak MiB':>9} "
           f"{'MFU':>6} {'GPU-h/1800ep':>12}")
     for name in names:
-        flops = 3 * forward_flops_per_image(spec_for(name, 1, 1))
+        flops = 3 * forward_flops_per_image(spec_for(name, 16, 1))
         for batch_size in map(int, args.batch_sizes.split(",")):
             ref_rate = None
             for variant in variants:

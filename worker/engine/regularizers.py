@@ -3,10 +3,10 @@
 Every random value is drawn on the tensor's device with torch's generator (no host round trip, no
 Python RNG), and the forward/backward split uses the straight-through form
 
-    y = y_backward + (y_forward - y_backward).detach()
+    y = x * b + (x * (a - b)).detach()
 
-whose value is y_forward and whose gradient is that of y_backward. Plain tensor ops, so torch.compile fuses
-them into the surrounding kernels and bf16 autocast applies unchanged.
+whose value is x * a and whose gradient is that of x * b. Plain tensor ops, so torch.compile fuses them
+into the surrounding kernels and bf16 autocast applies unchanged.
 """
 
 from __future__ import annotations
@@ -50,9 +50,13 @@ def _uniform(x: Tensor, shape: tuple[int, ...], low: float, high: float) -> Tens
     return (u * (high - low) + low).to(x.dtype)
 
 
-def _straight_through(y_forward: Tensor, y_backward: Tensor) -> Tensor:
-    """The value of y_forward with the gradient of y_backward."""
-    return y_backward + (y_forward - y_backward).detach()
+def _scaled(x: Tensor, forward_scale: Tensor | float, backward_scale: Tensor | float) -> Tensor:
+    """x * forward_scale in value, with the gradient of x * backward_scale.
+
+    The scales are small (one value per batch, image or channel) except at pixel level, so
+    `x * b + (x * (a - b)).detach()` costs two full-size multiplies and an add, which compile fuses.
+    """
+    return x * backward_scale + (x * (forward_scale - backward_scale)).detach()
 
 
 def shake_shake(branch1: Tensor, branch2: Tensor, *, forward: str = "shake", backward: str = "shake",
@@ -73,12 +77,9 @@ def shake_shake(branch1: Tensor, branch2: Tensor, *, forward: str = "shake", bac
         return 0.5 * (branch1 + branch2)
     shape = _draw_shape(branch1, level)
     alpha = _uniform(branch1, shape, 0.0, 1.0) if forward == "shake" else 0.5
-    if backward == "keep":
-        return alpha * branch1 + (1 - alpha) * branch2
-    beta = _uniform(branch1, shape, 0.0, 1.0) if backward == "shake" else 0.5
-    y_forward = alpha * branch1 + (1 - alpha) * branch2
-    y_backward = beta * branch1 + (1 - beta) * branch2
-    return _straight_through(y_forward, y_backward)
+    beta = alpha if backward == "keep" else _uniform(branch1, shape, 0.0, 1.0) if backward == "shake" else 0.5
+    # a*b1 + (1-a)*b2 = b2 + a*(b1 - b2): one difference serves the forward and the backward mix.
+    return branch2 + _scaled(branch1 - branch2, alpha, beta)
 
 
 def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, float] = (-1.0, 1.0),
@@ -101,9 +102,7 @@ def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, flo
     alpha = _uniform(x, shape, *alpha_range)
     beta = _uniform(x, shape, *beta_range)
     # g + (1-g)a equals the paper's g + a - g*a and is exact for g in {0, 1}.
-    y_forward = (gate + (1 - gate) * alpha) * x
-    y_backward = (gate + (1 - gate) * beta) * x
-    return _straight_through(y_forward, y_backward)
+    return _scaled(x, gate + (1 - gate) * alpha, gate + (1 - gate) * beta)
 
 
 def stochastic_depth(x: Tensor, *, survival_prob: float, level: str = "batch", training: bool = True) -> Tensor:
