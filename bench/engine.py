@@ -102,10 +102,10 @@ def measure_reference(name: str, batch_size: int, steps: int, warmup: int) -> di
     import torch
     import torch.nn.functional as F
     from PIL import Image
+    from reference_regularizers import use_reference_regularizers
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms
 
-    from reference_regularizers import use_reference_regularizers
     from worker.engine.models import build_model
     from worker.engine.train import resolve_device
 

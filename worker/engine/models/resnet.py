@@ -26,7 +26,7 @@ class PreActBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, width: int, stride: int, bottleneck: bool, regularizer: nn.Module,
-                 end_with_bn: bool):
+                 end_with_bn: bool, dropout: float = 0.0):
         super().__init__()
         out_channels = width * BOTTLENECK_EXPANSION if bottleneck else width
         self.preact = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU())
@@ -35,11 +35,13 @@ class PreActBlock(nn.Module):
                       conv3x3(width, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
                       conv1x1(width, out_channels)]
         else:
+            # Dropout between the convs is Wide ResNet's (its section 2.4); 0 elsewhere.
             layers = [conv3x3(in_channels, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
-                      conv3x3(width, out_channels)]
+                      *([nn.Dropout(dropout)] if dropout else []), conv3x3(width, out_channels)]
         if end_with_bn:
             # A pre-activation branch ends in a conv, but ShakeDrop needs it to end in BN or a large |alpha|
-            # makes training diverge (Yamada et al., IEEE Access 2019; PAPERS.md 2.2): its authors add one.
+            # makes training diverge (Yamada et al., IEEE Access 2019; PAPERS.md 2.2); WRN-28-10 gets worse
+            # under ShakeDrop without it (table 5(b)). The ShakeDrop authors add one.
             layers.append(nn.BatchNorm2d(out_channels))
         self.branch = nn.Sequential(*layers)
         self.projection = None
@@ -55,18 +57,20 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
-    def __init__(self, depth: int, bottleneck: bool, num_classes: int, regularization):
+    """Three stages of n pre-activation blocks; Wide ResNet is this net with wider stages and dropout."""
+
+    def __init__(self, n: int, widths: tuple[int, int, int], bottleneck: bool, num_classes: int,
+                 regularization, dropout: float = 0.0):
         super().__init__()
-        n = (depth - 2) // (9 if bottleneck else 6)
         end_with_bn = regularization.method == "shakedrop"
         self.stem = conv3x3(3, 16)
         blocks, in_channels = [], 16
-        for stage, width in enumerate((16, 32, 64)):
+        for stage, width in enumerate(widths):
             for i in range(n):
                 index = stage * n + i + 1  # 1-based over all 3n blocks: the linear decay rule's l
                 regularizer = branch_regularizer(regularization, index, 3 * n)
                 block = PreActBlock(in_channels, width, 2 if stage > 0 and i == 0 else 1, bottleneck,
-                                    regularizer, end_with_bn)
+                                    regularizer, end_with_bn, dropout)
                 blocks.append(block)
                 in_channels = width * BOTTLENECK_EXPANSION if bottleneck else width
         self.blocks = nn.Sequential(*blocks)
@@ -80,4 +84,5 @@ class PreActResNet(nn.Module):
 
 
 def build(model, regularization, num_classes: int) -> PreActResNet:
-    return PreActResNet(model.depth, model.bottleneck, num_classes, regularization)
+    n = (model.depth - 2) // (9 if model.bottleneck else 6)
+    return PreActResNet(n, (16, 32, 64), model.bottleneck, num_classes, regularization)
