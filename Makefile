@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench wheels clean
 
 # Re-installs only when pyproject.toml changes, so a second `make install` is instant.
 install: $(STAMP)
@@ -26,6 +26,14 @@ lint: install
 
 bench: install
 	$(PY) bench/engine.py
+
+# The GPU machine has its own torch (Python 3.12) but not pydantic: fetch the wheels it lacks into .whl/,
+# to carry there (see docs/benchmarks.md). Versions follow what .venv resolved.
+GPU_WHEELS := pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5
+wheels: install
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
