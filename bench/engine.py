@@ -5,7 +5,7 @@
 
 Each measurement runs in its own subprocess, so its peak memory is its own. Per model and batch size:
 
-- ours: `worker.engine.train` itself, on synthetic CIFAR-sized data (the dataset resident on the device,
+- ours: `worker.engine.train` (the function) itself, on synthetic CIFAR-sized data (the dataset resident on the device,
   augmentation as batched tensor ops, bf16 autocast and channels_last on CUDA, fp32 on the CPU), images/s
   of its second epoch (the first pays for warm-up and compilation);
 - reference: what public code commonly does: eager fp32, each regularizer an autograd.Function that
@@ -88,7 +88,7 @@ def _peak_memory_mb(device) -> float:
 def measure_ours(name: str, batch_size: int, steps: int, compile: bool) -> dict:
     import torch
 
-    from worker.engine.train import resolve_device, train
+    from worker.engine.training import resolve_device, train
     device = resolve_device("auto")
     spec = spec_for(name, batch_size, steps)
     with tempfile.TemporaryDirectory() as out:
@@ -107,7 +107,7 @@ def measure_reference(name: str, batch_size: int, steps: int, warmup: int) -> di
     from torchvision import transforms
 
     from worker.engine.models import build_model
-    from worker.engine.train import resolve_device
+    from worker.engine.training import resolve_device
 
     device = resolve_device("auto")
     spec = spec_for(name, batch_size, steps)

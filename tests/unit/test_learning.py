@@ -7,7 +7,7 @@ Each run takes one to three minutes of one CPU core.
 import pytest
 
 from worker.engine.spec import parse_spec
-from worker.engine.train import train
+from worker.engine.training import train
 
 pytestmark = pytest.mark.slow
 

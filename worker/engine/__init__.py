@@ -18,8 +18,8 @@ _EXPORTS = {
     "shake_drop": "regularizers",
     "stochastic_depth": "regularizers",
     "drop_path": "regularizers",
-    "train": "train",
-    "TrainingDiverged": "train",
+    "train": "training",
+    "TrainingDiverged": "training",
     "DataError": "data",
 }
 

@@ -44,7 +44,7 @@ def _train(args) -> None:
     spec = _read_spec(args.spec)
     # torch is imported only now: `validate` and `schema` stay instant.
     from .data import DataError
-    from .train import RunDirError, TrainingDiverged, train
+    from .training import RunDirError, TrainingDiverged, train
 
     def print_event(row: dict) -> None:
         print(json.dumps(row), flush=True)

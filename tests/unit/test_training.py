@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from worker.engine.spec import ScheduleSpec, parse_spec
-from worker.engine.train import RunDirError, TrainingDiverged, learning_rate, train
+from worker.engine.training import RunDirError, TrainingDiverged, learning_rate, train
 
 TIMING_KEYS = {"seconds", "images_per_second"}
 
@@ -132,7 +132,7 @@ class BlowsUpAtEpoch(torch.nn.Module):
 
 
 def test_a_diverging_loss_stops_the_run_naming_the_epoch_and_keeps_the_recorded_ones(tmp_path, monkeypatch):
-    import worker.engine.train as engine_train
+    import worker.engine.training as engine_train
     real_build = engine_train.build_model
     monkeypatch.setattr(engine_train, "build_model", lambda spec: BlowsUpAtEpoch(real_build(spec), 3, 3))
     with pytest.raises(TrainingDiverged, match=r"training loss became nan at epoch 3"):
@@ -151,3 +151,13 @@ def test_torch_compile_trains_with_the_same_loop(tmp_path):
     torch._dynamo.reset()
     history = train(tiny_spec(optim={"epochs": 1, "batch_size": 32}), tmp_path, device="cpu", compile=True)
     assert math.isfinite(history[0]["train_loss"])
+
+
+def test_the_package_hands_on_the_engine_api_lazily():
+    import worker.engine as engine
+    from worker.engine import build_model, shake_drop, shake_shake
+    from worker.engine import train as train_function
+
+    assert train_function is train and callable(build_model) and callable(shake_shake) and callable(shake_drop)
+    with pytest.raises(AttributeError):
+        engine.no_such_name  # noqa: B018
