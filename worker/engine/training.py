@@ -169,7 +169,8 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     history: list[dict] = []
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         _restore_rng(state["rng"], device)
