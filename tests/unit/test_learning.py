@@ -33,3 +33,16 @@ def test_a_small_shakedrop_pyramidnet_learns_digits_to_under_5_percent_error(tmp
                        {"method": "shakedrop"}, epochs=20)
     history = train(spec, tmp_path, device="cpu")
     assert history[-1]["test_error"] < 5.0, history[-1]
+
+
+def test_a_tiny_nasnet_with_scheduled_drop_path_learns_digits_to_under_10_percent_error(tmp_path):
+    spec = parse_spec({
+        "dataset": {"name": "digits"},
+        "model": {"arch": "nasnet", "cells": 1, "filters": 8},
+        "regularization": {"method": "scheduled_drop_path"},
+        "augment": {"cutout": 0},  # a 16-pixel square hides half a 32x32 digit: too much for 6 epochs
+        "optim": {"epochs": 6, "batch_size": 64, "lr": 0.1},
+        "seed": 0,
+    })
+    history = train(spec, tmp_path, device="cpu")
+    assert history[-1]["test_error"] < 10.0, history[-1]

@@ -161,3 +161,15 @@ def test_the_package_hands_on_the_engine_api_lazily():
     assert train_function is train and callable(build_model) and callable(shake_shake) and callable(shake_drop)
     with pytest.raises(AttributeError):
         engine.no_such_name  # noqa: B018
+
+
+def test_nasnet_resumed_mid_schedule_continues_its_drop_path_schedule_exactly(tmp_path):
+    spec = tiny_spec(model={"arch": "nasnet", "cells": 1, "filters": 8},
+                     regularization={"method": "scheduled_drop_path", "p_max": 0.4},
+                     optim={"epochs": 4, "batch_size": 32, "lr": 0.05})
+    straight = train(spec, tmp_path / "straight", device="cpu")
+    train(spec, tmp_path / "resumed", device="cpu", stop_after=2)
+    checkpoint = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert 0.4 < checkpoint["model"]["progress"].item() < 0.5  # the last step of epoch 2 of 4
+    resumed = train(spec, tmp_path / "resumed", device="cpu")
+    assert without_timings(resumed) == without_timings(straight)
