@@ -203,7 +203,7 @@ def main() -> None:
     variants = ["reference", "ours"] + (["ours-compiled"] if args.compile else [])
     print(f"# device: {device_name}; torch {torch.__version__}; {steps} timed steps per measurement")
     print(f"{'model':<15} {'batch':>5} {'variant':<14} {'img/s':>9} {'x ref':>6} {'peak MiB':>9} "
-          f"{'MFU':>6} {'GPU-h/1800ep':>12}")
+          f"{'MFU':>6} {'h/1800ep':>12}")
     for name in names:
         flops = 3 * forward_flops_per_image(spec_for(name, 16, 1))
         for batch_size in map(int, args.batch_sizes.split(",")):
