@@ -59,19 +59,31 @@ class DatasetSpec(_Section):
 
 # ----------------------------------------------------------------------------------------------- models
 
-def _depth_rule(step: int, offset: int, minimum: int, what: str):
-    def check(depth: int) -> int:
-        if depth < minimum or (depth - offset) % step:
-            raise ValueError(f"{what} needs depth = {step}n+{offset} with n >= 1 "
-                             f"(e.g. {minimum}, {minimum + step}, ...), got {depth}")
-        return depth
-    return check
+# depth = step * n + offset with n >= 1: n blocks in each of 3 stages, plus the stem and the classifier
+# (and, for Wide ResNet, the shortcut projections).
+BASIC, BOTTLENECK, WIDE = (6, 2), (9, 2), (6, 4)
 
 
-def _block_depth(depth: int, info: ValidationInfo, family: str) -> int:
-    if info.data.get("bottleneck"):
-        return _depth_rule(9, 2, 11, f"{family} with bottleneck blocks")(depth)
-    return _depth_rule(6, 2, 8, f"{family} with basic blocks")(depth)
+def _check_depth(depth: int, form: tuple[int, int], what: str) -> int:
+    step, offset = form
+    if depth < step + offset or (depth - offset) % step:
+        raise ValueError(f"{what} needs depth = {step}n+{offset} with n >= 1 "
+                         f"(e.g. {step + offset}, {2 * step + offset}, ...), got {depth}")
+    return depth
+
+
+def _depth_of(form: tuple[int, int], what: str):
+    """The depth validator of a family with one kind of block."""
+    return field_validator("depth")(lambda depth: _check_depth(depth, form, what))
+
+
+def _depth_by_block(family: str):
+    """The depth validator of a family with basic or bottleneck blocks (the `bottleneck` field)."""
+    def check(depth: int, info: ValidationInfo) -> int:
+        if info.data.get("bottleneck"):
+            return _check_depth(depth, BOTTLENECK, f"{family} with bottleneck blocks")
+        return _check_depth(depth, BASIC, f"{family} with basic blocks")
+    return field_validator("depth")(check)
 
 
 class ResNetModel(_Section):
@@ -80,7 +92,7 @@ class ResNetModel(_Section):
     bottleneck: bool = False  # before depth: depth's rule depends on it
     depth: int = Field(110, ge=8, le=2000)
 
-    _depth = field_validator("depth")(lambda v, info: _block_depth(v, info, "pre-activation ResNet"))
+    _depth = _depth_by_block("pre-activation ResNet")
 
 
 class WRNModel(_Section):
@@ -90,10 +102,7 @@ class WRNModel(_Section):
     widen: int = Field(10, ge=1, le=32)
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between the two convolutions")
 
-    @field_validator("depth")
-    @classmethod
-    def _depth(cls, v):
-        return _depth_rule(6, 4, 10, "Wide ResNet")(v)
+    _depth = _depth_of(WIDE, "Wide ResNet")
 
 
 class ResNeXtModel(_Section):
@@ -103,10 +112,7 @@ class ResNeXtModel(_Section):
     cardinality: int = Field(8, ge=1, le=64)
     base_width: int = Field(64, ge=1, le=512, description="channels per group in the first stage")
 
-    @field_validator("depth")
-    @classmethod
-    def _depth(cls, v):
-        return _depth_rule(9, 2, 11, "ResNeXt")(v)
+    _depth = _depth_of(BOTTLENECK, "ResNeXt")
 
 
 class ShakeResNetModel(_Section):
@@ -115,10 +121,7 @@ class ShakeResNetModel(_Section):
     depth: int = Field(26, ge=8, le=1000)
     width: int = Field(96, ge=2, le=1024, description="channels of the first stage (doubled per stage)")
 
-    @field_validator("depth")
-    @classmethod
-    def _depth(cls, v):
-        return _depth_rule(6, 2, 8, "Shake-Shake ResNet")(v)
+    _depth = _depth_of(BASIC, "Shake-Shake ResNet")
 
     @field_validator("width")
     @classmethod
@@ -135,10 +138,7 @@ class ShakeResNeXtModel(_Section):
     cardinality: int = Field(4, ge=1, le=64)
     base_width: int = Field(64, ge=1, le=512, description="channels per group in the first stage")
 
-    @field_validator("depth")
-    @classmethod
-    def _depth(cls, v):
-        return _depth_rule(9, 2, 11, "Shake-Shake ResNeXt")(v)
+    _depth = _depth_of(BOTTLENECK, "Shake-Shake ResNeXt")
 
 
 class PyramidNetModel(_Section):
@@ -148,7 +148,7 @@ class PyramidNetModel(_Section):
     depth: int = Field(272, ge=8, le=2000)
     alpha: int = Field(200, ge=0, le=2000, description="total widening over the network")
 
-    _depth = field_validator("depth")(lambda v, info: _block_depth(v, info, "PyramidNet"))
+    _depth = _depth_by_block("PyramidNet")
 
 
 class NASNetModel(_Section):
@@ -168,15 +168,11 @@ ModelSpec = Annotated[
 
 def valid_depths(arch: str, *, bottleneck: bool = False, limit: int = 5) -> list[int]:
     """The first few depths the family can build (for forms and error messages)."""
-    step, offset, minimum = {
-        "resnet": (9, 2, 11) if bottleneck else (6, 2, 8),
-        "pyramidnet": (9, 2, 11) if bottleneck else (6, 2, 8),
-        "wrn": (6, 4, 10),
-        "resnext": (9, 2, 11),
-        "shake_resnext": (9, 2, 11),
-        "shake_resnet": (6, 2, 8),
-    }[arch]
-    return [minimum + i * step for i in range(limit)]
+    if arch in ("resnet", "pyramidnet"):
+        step, offset = BOTTLENECK if bottleneck else BASIC
+    else:
+        step, offset = {"wrn": WIDE, "resnext": BOTTLENECK, "shake_resnext": BOTTLENECK, "shake_resnet": BASIC}[arch]
+    return [offset + step * n for n in range(1, limit + 1)]
 
 
 # ------------------------------------------------------------------------------------ regularization
