@@ -26,6 +26,7 @@ __all__ = [
     "ARCH_METHODS",
     "paper_defaults",
     "parse_spec",
+    "readable_error_list",
     "valid_depths",
 ]
 
@@ -411,12 +412,19 @@ class SpecError(ValueError):
                                    for e in errors))
 
 
+_UNION_TAGS = set(ARCH_METHODS) | {m for ms in ARCH_METHODS.values() for m in ms}
+
+
 def readable_errors(exc: ValidationError) -> list[dict[str, str]]:
     """pydantic's errors as {field, message}, with the union tags (`model.pyramidnet.depth`) removed."""
-    tags = set(ARCH_METHODS) | {m for ms in ARCH_METHODS.values() for m in ms}
+    return readable_error_list(exc.errors(include_url=False))
+
+
+def readable_error_list(errors) -> list[dict[str, str]]:
+    """`readable_errors` for a list of pydantic error dicts (as FastAPI's RequestValidationError holds)."""
     out = []
-    for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"] if str(p) not in tags]
+    for err in errors:
+        loc = [str(p) for p in err["loc"] if str(p) not in _UNION_TAGS]
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "union_tag_invalid":
             key = err["ctx"]["discriminator"].strip("'")

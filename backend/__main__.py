@@ -1,0 +1,79 @@
+"""`python -m backend run|api|migrate|downgrade`.
+
+run        the whole system on this machine: migrate, the API (with the dashboard) and one worker; Ctrl-C
+           stops both (a run in progress goes back to the queue and resumes next time)
+api        the API alone (docker-compose's api service)
+migrate    upgrade the database to the newest schema (docker-compose's one-shot step)
+downgrade  undo migrations down to a revision (default: all of them)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+
+from .settings import get_settings
+
+
+def _serve(settings, *, dispatch: bool = True) -> None:
+    import uvicorn
+
+    from .api import create_app
+
+    uvicorn.run(create_app(settings, dispatch=dispatch), host=settings.host, port=settings.port,
+                log_level="info")
+
+
+def _run(settings) -> int:
+    from .db import migrate
+
+    migrate(settings.resolved_database_url)
+    worker = subprocess.Popen([sys.executable, "-m", "worker"])
+    print(f"ShakeLab: dashboard and API on http://{settings.host}:{settings.port}/  (API docs: /docs)\n"
+          f"  database {settings.resolved_database_url}\n  broker   "
+          f"{'embedded, in ' + str(settings.broker_dir) if settings.embedded_broker else 'external'}\n"
+          f"  runs     {settings.resolved_runs_dir}\nCtrl-C stops the API and the worker.", flush=True)
+    try:
+        _serve(settings)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)  # warm shutdown: its run goes back to the queue
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m backend", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="API, dashboard and one worker on this machine")
+    sub.add_parser("api", help="the API alone")
+    sub.add_parser("migrate", help="upgrade the database")
+    down = sub.add_parser("downgrade", help="undo migrations")
+    down.add_argument("revision", nargs="?", default="base")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "run":
+        return _run(settings)
+    if args.command == "api":
+        _serve(settings)
+    elif args.command == "migrate":
+        from .db import migrate
+        migrate(settings.resolved_database_url)
+        print(f"database at the newest schema: {settings.resolved_database_url}")
+    elif args.command == "downgrade":
+        from .db import downgrade
+        downgrade(settings.resolved_database_url, args.revision)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The FastAPI app: REST API under /api, OpenAPI docs at /docs, the dashboard at /."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..db import get_engine, migrate
+from ..dispatch import Dispatcher
+from ..settings import Settings, get_settings
+from .errors import install_error_handlers
+from .routes import catalog, experiments, health, runs
+
+log = logging.getLogger("shakelab.api")
+
+VERSION = "0.1.0"
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+
+
+def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> FastAPI:
+    """The app. `dispatch=False` leaves out the dispatcher thread (an app that only answers requests)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        migrated = True
+        try:
+            migrate(settings.resolved_database_url)
+        except SQLAlchemyError as exc:  # serve 503s meanwhile; the dispatcher migrates once it can connect
+            log.error("database unreachable at start (%s); retrying in the background", exc.__class__.__name__)
+            migrated = False
+        if dispatch:
+            app.state.dispatcher = Dispatcher(settings, migrated=migrated)
+            app.state.dispatcher.start()
+        yield
+        if dispatch:
+            app.state.dispatcher.stop()
+
+    app = FastAPI(
+        title="ShakeLab",
+        version=VERSION,
+        description="Launch, watch and compare Shake-Shake, ShakeDrop, stochastic depth and ScheduledDropPath "
+                    "runs on CIFAR. State-changing requests need `Authorization: Bearer KEY` when the server "
+                    "has SHAKELAB_API_KEY set.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = get_engine(settings)
+    app.state.dispatcher = None
+    install_error_handlers(app)
+    for module in (health, catalog, runs, experiments):
+        app.include_router(module.router, prefix="/api")
+    if FRONTEND.is_dir():
+        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
+    return app

@@ -1,0 +1,35 @@
+"""Request dependencies: a database session per request, and the API key on state-changing routes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from ..db import session_scope
+
+_bearer = HTTPBearer(auto_error=False, description="the server's SHAKELAB_API_KEY, when it has one")
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    with session_scope(request.app.state.engine) as session:
+        yield session
+
+
+def require_api_key(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    key = request.app.state.settings.api_key
+    if not key:
+        return
+    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), key.encode()):
+        raise HTTPException(401, "this server needs an API key: send 'Authorization: Bearer <SHAKELAB_API_KEY>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def wake_dispatcher(request: Request) -> None:
+    if request.app.state.dispatcher is not None:
+        request.app.state.dispatcher.wake()

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from worker.celery_app import celery_for
+
+from ...schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+def _database_up(engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False
+
+
+def _broker_up(settings) -> bool:
+    try:
+        with celery_for(settings).connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=settings.broker_timeout_seconds)
+        return True
+    except Exception:  # any failure to connect means down, whatever the transport raises
+        return False
+
+
+def _public_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}},
+            summary="The state of the database and the broker")
+def get_health(request: Request):
+    settings = request.app.state.settings
+    database = _database_up(request.app.state.engine)
+    broker = _broker_up(settings)
+    body = Health(status="ok" if database and broker else ("degraded" if database else "down"),
+                  database="up" if database else "down", broker="up" if broker else "down",
+                  broker_url=_public_url(settings.resolved_broker_url).split("?")[0],
+                  database_url=_public_url(settings.resolved_database_url), version=request.app.version)
+    return JSONResponse(body.model_dump(), status_code=200 if database else 503)

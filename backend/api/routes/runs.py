@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from itertools import accumulate
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy.orm import Session
+
+from ... import store
+from ...schemas import Metrics, RunCreate, RunOut, RunPage, Status
+from ..deps import db_session, require_api_key, wake_dispatcher
+
+router = APIRouter(tags=["runs"])
+
+Db = Annotated[Session, Depends(db_session)]
+RunId = Annotated[int, Query(ge=1)]
+
+
+@router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunOut,
+             dependencies=[Depends(require_api_key)], summary="Queue one run of a spec")
+def create_run(body: RunCreate, request: Request, db: Db) -> RunOut:
+    [run] = store.create_runs(db, [body.spec], name=body.name, tags=body.tags, notes=body.notes)
+    db.commit()
+    wake_dispatcher(request)
+    return RunOut.of(run)
+
+
+@router.get("/runs", response_model=RunPage, summary="Runs, newest first, filterable")
+def list_runs(db: Db,
+              status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
+              tag: Annotated[str | None, Query(max_length=64)] = None,
+              arch: Annotated[str | None, Query(max_length=40)] = None,
+              method: Annotated[str | None, Query(max_length=40)] = None,
+              dataset: Annotated[str | None, Query(max_length=40)] = None,
+              experiment_id: Annotated[int | None, Query(ge=1)] = None,
+              spec_key: Annotated[str | None, Query(max_length=64, description="runs of one spec, any seed")] = None,
+              ids: Annotated[list[int] | None, Query(description="only these runs")] = None,
+              order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0)] = 0) -> RunPage:
+    runs, total = store.find_runs(db, status=status, tag=tag, arch=arch, method=method, dataset=dataset,
+                                  experiment_id=experiment_id, spec_key_=spec_key, ids=ids, order=order,
+                                  limit=limit, offset=offset)
+    return RunPage(total=total, runs=[RunOut.of(r) for r in runs])
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, responses={404: {"description": "no such run"}},
+            summary="One run: spec, status, progress, best and last test error, timings, error text")
+def get_run(run_id: int, db: Db) -> RunOut:
+    return RunOut.of(store.get_run(db, run_id))
+
+
+@router.get("/runs/{run_id}/metrics", response_model=Metrics, responses={404: {"description": "no such run"}},
+            summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
+def get_metrics(run_id: int, db: Db, after_epoch: Annotated[int, Query(ge=0)] = 0) -> Metrics:
+    run = store.get_run(db, run_id)
+    rows = store.get_metrics(db, run_id, after_epoch)
+    columns = {k: [getattr(r, k) for r in rows] for k in Metrics.model_fields
+               if k not in ("run_id", "status", "epochs", "wall_seconds")}
+    before = run.train_seconds - sum(columns["seconds"]) if after_epoch else 0.0
+    return Metrics(run_id=run.id, status=run.status, epochs=run.epochs, **columns,
+                   wall_seconds=[before + s for s in accumulate(columns["seconds"])])
+
+
+@router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
+             dependencies=[Depends(require_api_key)], responses={404: {"description": "no such run"}},
+             summary="Cancel a queued or running run (a finished one is left as it is)")
+def cancel_run(run_id: int, db: Db) -> RunOut:
+    return RunOut.of(store.request_cancel(db, run_id))

@@ -1,0 +1,94 @@
+"""The dispatcher: a thread in the API process that keeps the broker in step with the database.
+
+Each pass (every few seconds, or at once when a run is created) it
+- publishes "run N is ready" for queued runs not yet published (created while the broker was down, or
+  given back by a stale or stopping worker): a run is stored first and dispatched when it can be;
+- requeues running runs whose heartbeat went stale, so that another worker resumes them.
+Both steps are conditional updates, so several API processes can run dispatchers side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from worker.celery_app import TRAIN_TASK, celery_for
+
+from .db import get_engine, migrate
+from .models import utcnow
+from .settings import Settings
+from .store import mark_dispatched, requeue_stale, runs_to_dispatch
+
+log = logging.getLogger("shakelab.dispatch")
+
+BROKER_ERRORS = (KombuError, RedisError, OSError, TimeoutError)
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, *, migrated: bool = True):
+        self.settings = settings
+        self.engine = get_engine(settings)
+        self.celery = celery_for(settings)
+        self.migrated = migrated
+        self.broker_up: bool | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="shakelab-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        """Dispatch now (a run was just created)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except SQLAlchemyError as exc:
+                log.warning("dispatcher: database unavailable (%s); retrying", exc.__class__.__name__)
+            except Exception:  # never let the thread die: the next pass may succeed
+                log.exception("dispatcher pass failed")
+            self._wake.wait(self.settings.dispatch_interval_seconds)
+            self._wake.clear()
+
+    def run_once(self) -> dict:
+        if not self.migrated:
+            migrate(self.settings.resolved_database_url)
+            self.migrated = True
+        s = self.settings
+        outcome = requeue_stale(self.engine, stale_after=s.stale_after_seconds, max_attempts=s.max_attempts)
+        for kind, ids in outcome.items():
+            if ids:
+                log.warning("runs %s with a silent worker: %s", ids, kind)
+        outcome["published"] = self.publish_pending()
+        return outcome
+
+    def publish_pending(self) -> list[int]:
+        published = []
+        for run_id in runs_to_dispatch(self.engine):
+            if not mark_dispatched(self.engine, run_id, utcnow()):
+                continue  # another dispatcher took it
+            try:
+                self.celery.send_task(TRAIN_TASK, args=[run_id], queue=self.settings.queue, retry=False)
+            except BROKER_ERRORS as exc:
+                mark_dispatched(self.engine, run_id, None)
+                if self.broker_up is not False:
+                    log.warning("broker unreachable (%s); queued runs wait in the database", exc)
+                self.broker_up = False
+                break
+            self.broker_up = True
+            published.append(run_id)
+        return published

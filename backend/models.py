@@ -1,0 +1,131 @@
+"""The store's tables: experiments, runs with their state, and per-epoch metrics.
+
+The database is the source of truth for a run's state; the broker only carries "run N is ready".
+Progress figures (epochs done, best and last test error) are kept on the run row, updated with each epoch,
+so that listing a thousand runs reads one table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps in UTC on every database: SQLite keeps no time zone, so it stores naive UTC."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class Experiment(Base):
+    """A group of runs launched together: several seeds of one spec, or a grid over spec fields."""
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    runs: Mapped[list[Run]] = relationship(back_populates="experiment", order_by="Run.id")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # The resolved spec (papers' defaults filled in); spec_key hashes it without the seed, so runs that
+    # differ only by seed share a key (grouping over seeds, matching a table's cell).
+    spec: Mapped[dict] = mapped_column(JSON)
+    spec_key: Mapped[str] = mapped_column(String(64), index=True)
+    arch: Mapped[str] = mapped_column(String(40), index=True)
+    method: Mapped[str] = mapped_column(String(40), index=True)
+    dataset: Mapped[str] = mapped_column(String(40))
+    seed: Mapped[int] = mapped_column(Integer)
+    epochs: Mapped[int] = mapped_column(Integer)
+
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Dispatch and ownership: published to the broker at dispatched_at; claimed by a worker with a fresh
+    # claim token per attempt, kept alive by heartbeat_at.
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(200))
+    gpu: Mapped[str | None] = mapped_column(String(40))
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    epochs_done: Mapped[int] = mapped_column(Integer, default=0)
+    best_test_error: Mapped[float | None] = mapped_column(Float)
+    last_test_error: Mapped[float | None] = mapped_column(Float)
+    last_train_error: Mapped[float | None] = mapped_column(Float)
+    images_per_second: Mapped[float | None] = mapped_column(Float)
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+    experiment: Mapped[Experiment | None] = relationship(back_populates="runs")
+    tags: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                              order_by="RunTag.tag")
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [t.tag for t in self.tags]
+
+
+class RunTag(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Metric(Base):
+    """One finished epoch; append-only, keyed by (run, epoch), so a replayed epoch is never stored twice."""
+    __tablename__ = "metrics"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    train_loss: Mapped[float] = mapped_column(Float)
+    train_error: Mapped[float] = mapped_column(Float)
+    test_loss: Mapped[float] = mapped_column(Float)
+    test_error: Mapped[float] = mapped_column(Float)
+    lr: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    images_per_second: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_runs_status_dispatched", Run.status, Run.dispatched_at)
+
+METRIC_FIELDS = ("train_loss", "train_error", "test_loss", "test_error", "lr", "seconds", "images_per_second")

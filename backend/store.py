@@ -1,0 +1,245 @@
+"""The run store: creating, finding and cancelling runs, and every change of a run's state.
+
+Every state change is one conditional UPDATE (`WHERE status = ... AND claim_token = ...`), so that an API
+process, a dispatcher and any number of workers can race on the same run and exactly one of them wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from worker.engine.spec import RunSpec
+
+from .db import session_scope
+from .models import FINISHED, METRIC_FIELDS, Experiment, Metric, Run, RunTag, utcnow
+
+__all__ = [
+    "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "request_cancel",
+    "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
+    "mark_dispatched", "requeue_stale", "NotFound",
+]
+
+
+class NotFound(LookupError):
+    pass
+
+
+def spec_key(spec: RunSpec) -> str:
+    """Identity of a spec up to its seed: runs with the same key differ only by seed."""
+    data = spec.model_dump(mode="json", exclude={"seed"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _new_run(spec: RunSpec, name: str | None, tags: Iterable[str], notes: str, experiment: Experiment | None) -> Run:
+    model, method = spec.model.arch, spec.regularization.method
+    return Run(
+        name=name or f"{model} {method} seed {spec.seed}",
+        notes=notes, spec=spec.model_dump(mode="json"), spec_key=spec_key(spec), arch=model, method=method,
+        dataset=spec.dataset.name, seed=spec.seed, epochs=spec.optim.epochs, status="queued",
+        experiment=experiment, tags=[RunTag(tag=t) for t in dict.fromkeys(tags)],
+        cancel_requested=False, attempts=0, epochs_done=0, train_seconds=0.0, created_at=utcnow(),
+    )
+
+
+def create_runs(session: Session, specs: list[RunSpec], *, name: str | None = None, tags: Iterable[str] = (),
+                notes: str = "", experiment: Experiment | None = None) -> list[Run]:
+    tags = list(tags)
+    runs = [_new_run(spec, name, tags, notes, experiment) for spec in specs]
+    session.add_all(runs)
+    session.flush()
+    return runs
+
+
+def create_experiment(session: Session, specs: list[RunSpec], *, name: str, tags: Iterable[str] = (),
+                      notes: str = "") -> Experiment:
+    experiment = Experiment(name=name, notes=notes, created_at=utcnow())
+    session.add(experiment)
+    tags = list(tags)
+    for i, spec in enumerate(specs):
+        session.add(_new_run(spec, f"{name} #{i + 1} seed {spec.seed}" if len(specs) > 1 else name,
+                             tags, notes, experiment))
+    session.flush()
+    return experiment
+
+
+RUN_ORDER = {
+    "created": Run.created_at.desc(), "-created": Run.created_at.asc(),
+    "best": Run.best_test_error.asc().nulls_last(), "last": Run.last_test_error.asc().nulls_last(),
+    "name": Run.name.asc(), "status": Run.status.asc(),
+}
+
+
+def find_runs(session: Session, *, status: list[str] | None = None, tag: str | None = None,
+              arch: str | None = None, method: str | None = None, dataset: str | None = None,
+              experiment_id: int | None = None, spec_key_: str | None = None, ids: list[int] | None = None,
+              order: str = "created", limit: int = 100, offset: int = 0) -> tuple[list[Run], int]:
+    query: Select = select(Run)
+    if status:
+        query = query.where(Run.status.in_(status))
+    if tag:
+        query = query.where(Run.id.in_(select(RunTag.run_id).where(RunTag.tag == tag)))
+    for column, value in ((Run.arch, arch), (Run.method, method), (Run.dataset, dataset),
+                          (Run.experiment_id, experiment_id), (Run.spec_key, spec_key_)):
+        if value is not None:
+            query = query.where(column == value)
+    if ids:
+        query = query.where(Run.id.in_(ids))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(RUN_ORDER[order], Run.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id} not found")
+    return run
+
+
+def get_metrics(session: Session, run_id: int, after_epoch: int = 0) -> list[Metric]:
+    get_run(session, run_id)
+    query = select(Metric).where(Metric.run_id == run_id, Metric.epoch > after_epoch).order_by(Metric.epoch)
+    return list(session.scalars(query))
+
+
+def request_cancel(session: Session, run_id: int) -> Run:
+    """A queued run ends `cancelled` at once; a running one is flagged and its worker stops it."""
+    run = get_run(session, run_id)
+    now = utcnow()
+    session.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
+                    .values(status="cancelled", cancel_requested=True, finished_at=now,
+                            error="cancelled before it started"))
+    session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(cancel_requested=True))
+    session.flush()
+    session.refresh(run)
+    return run
+
+
+# ------------------------------------------------------------------------------------------ the worker
+
+def claim_run(engine: Engine, run_id: int, *, worker: str, gpu: str | None) -> str | None:
+    """Take a queued run for this worker; None if it is not queued (a duplicate message, or cancelled)."""
+    token = str(uuid.uuid4())
+    now = utcnow()
+    with session_scope(engine) as session:
+        claimed = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "queued", Run.cancel_requested.is_(False))
+            .values(status="running", worker=worker, gpu=gpu, claim_token=token, heartbeat_at=now,
+                    started_at=func.coalesce(Run.started_at, now), attempts=Run.attempts + 1, error=None)
+        ).rowcount
+    return token if claimed else None
+
+
+def heartbeat(engine: Engine, run_id: int, token: str) -> str:
+    """Mark the run alive: 'ok', 'cancel' (a cancel was asked for) or 'lost' (another worker owns it now)."""
+    with session_scope(engine) as session:
+        alive = session.execute(update(Run).where(Run.id == run_id, Run.claim_token == token,
+                                                  Run.status == "running")
+                                .values(heartbeat_at=utcnow())).rowcount
+        if not alive:
+            return "lost"
+        cancel = session.scalar(select(Run.cancel_requested).where(Run.id == run_id))
+    return "cancel" if cancel else "ok"
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    session.execute(insert(Metric).values(rows).on_conflict_do_nothing(index_elements=["run_id", "epoch"]))
+
+
+def record_epochs(engine: Engine, run_id: int, token: str, events: list[dict]) -> bool:
+    """Store finished epochs (a replayed one is ignored) and the run's progress; False if the claim is lost."""
+    now = utcnow()
+    rows = [{"run_id": run_id, "epoch": int(e["epoch"]), "recorded_at": now,
+             **{k: float(e[k]) for k in METRIC_FIELDS}} for e in events]
+    with session_scope(engine) as session:
+        owner = session.scalar(select(Run.claim_token).where(Run.id == run_id))
+        if owner != token:
+            return False
+        if rows:
+            _insert_ignoring_duplicates(session, rows)
+        mine = Metric.run_id == run_id
+        last = select(Metric).where(mine).order_by(Metric.epoch.desc()).limit(1).subquery()
+        session.execute(update(Run).where(Run.id == run_id).values(
+            epochs_done=select(func.coalesce(func.max(Metric.epoch), 0)).where(mine).scalar_subquery(),
+            best_test_error=select(func.min(Metric.test_error)).where(mine).scalar_subquery(),
+            train_seconds=select(func.coalesce(func.sum(Metric.seconds), 0.0)).where(mine).scalar_subquery(),
+            last_test_error=select(last.c.test_error).scalar_subquery(),
+            last_train_error=select(last.c.train_error).scalar_subquery(),
+            images_per_second=select(last.c.images_per_second).scalar_subquery(),
+            heartbeat_at=now,
+        ))
+    return True
+
+
+def finish_run(engine: Engine, run_id: int, token: str, status: str, error: str | None = None) -> bool:
+    assert status in FINISHED
+    with session_scope(engine) as session:
+        return bool(session.execute(
+            update(Run).where(Run.id == run_id, Run.claim_token == token, Run.status == "running")
+            .values(status=status, error=error, finished_at=utcnow(), claim_token=None)
+        ).rowcount)
+
+
+def release_run(engine: Engine, run_id: int, token: str, reason: str) -> bool:
+    """Give a running run back to the queue (its worker is stopping); it resumes from its checkpoint."""
+    with session_scope(engine) as session:
+        return bool(session.execute(
+            update(Run).where(Run.id == run_id, Run.claim_token == token, Run.status == "running")
+            .values(status="queued", claim_token=None, worker=None, gpu=None, dispatched_at=None,
+                    heartbeat_at=None, error=reason)
+        ).rowcount)
+
+
+# -------------------------------------------------------------------------------------- the dispatcher
+
+def runs_to_dispatch(engine: Engine, limit: int = 100) -> list[int]:
+    with session_scope(engine) as session:
+        query = (select(Run.id).where(Run.status == "queued", Run.dispatched_at.is_(None))
+                 .order_by(Run.id).limit(limit))
+        return list(session.scalars(query))
+
+
+def mark_dispatched(engine: Engine, run_id: int, when: datetime | None) -> bool:
+    """Claim the publishing of a run (when = now), or undo it after a failed publish (when = None)."""
+    with session_scope(engine) as session:
+        condition = Run.dispatched_at.is_(None) if when is not None else Run.dispatched_at.is_not(None)
+        return bool(session.execute(update(Run).where(Run.id == run_id, Run.status == "queued", condition)
+                                    .values(dispatched_at=when)).rowcount)
+
+
+def requeue_stale(engine: Engine, *, stale_after: float, max_attempts: int) -> dict[str, list[int]]:
+    """Runs whose worker fell silent: requeued to resume from their checkpoint, cancelled if a cancel was
+    asked for, or failed once they have lost `max_attempts` workers."""
+    cutoff = utcnow() - timedelta(seconds=stale_after)
+    now = utcnow()
+    stale = and_(Run.status == "running", or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < cutoff))
+    outcome: dict[str, list[int]] = {"requeued": [], "cancelled": [], "failed": []}
+    with session_scope(engine) as session:
+        for run_id, attempts, cancel, worker in session.execute(
+                select(Run.id, Run.attempts, Run.cancel_requested, Run.worker).where(stale)).all():
+            silent = f"worker {worker} stopped answering (no heartbeat for {stale_after:g} s)"
+            if cancel:
+                values, kind = {"status": "cancelled", "finished_at": now, "error": "cancelled"}, "cancelled"
+            elif attempts >= max_attempts:
+                values = {"status": "failed", "finished_at": now,
+                          "error": f"{silent}; gave up after {attempts} attempts"}
+                kind = "failed"
+            else:
+                values = {"status": "queued", "dispatched_at": None, "worker": None, "gpu": None,
+                          "error": f"{silent}; requeued to resume from its last checkpoint"}
+                kind = "requeued"
+            done = session.execute(update(Run).where(Run.id == run_id).where(stale)
+                                   .values(claim_token=None, heartbeat_at=None, **values)).rowcount
+            if done:
+                outcome[kind].append(run_id)
+    return outcome

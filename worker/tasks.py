@@ -1,0 +1,129 @@
+"""The one Celery task: train run N. A thin shell around the engine; all state goes to the database.
+
+It claims the run (a duplicate or cancelled message does nothing), runs the engine in a subprocess, stores
+each epoch as it lands, beats the heartbeat (and reads the cancel flag) every few seconds, and records how
+the run ended. When the worker is asked to stop, the run goes back to the queue and resumes elsewhere from
+its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+from celery.signals import worker_shutting_down
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.db import get_engine, session_scope
+from backend.models import Run
+from backend.settings import Settings, get_settings
+from backend.store import claim_run, finish_run, heartbeat, record_epochs, release_run
+
+from .celery_app import TRAIN_TASK, current_celery
+from .engine_process import EngineProcess
+
+log = logging.getLogger("shakelab.worker")
+app = current_celery()
+_shutting_down = threading.Event()
+
+# Set by `python -m worker --gpu N`: the GPU this worker's runs train on.
+GPU_ENV = "SHAKELAB_WORKER_GPU"
+
+
+@worker_shutting_down.connect
+def _on_shutdown(**_):
+    _shutting_down.set()
+
+
+def worker_name() -> str:
+    gpu = os.environ.get(GPU_ENV)
+    return f"{socket.gethostname()}/gpu{gpu}" if gpu is not None else socket.gethostname()
+
+
+@app.task(name=TRAIN_TASK)
+def train_run(run_id: int) -> str:
+    settings = get_settings()
+    engine = get_engine(settings)
+    gpu = os.environ.get(GPU_ENV)
+    token = claim_run(engine, run_id, worker=worker_name(), gpu=gpu)
+    if token is None:
+        log.info("run %s is not queued (already taken, finished or cancelled); nothing to do", run_id)
+        return "skipped"
+    return RunSupervisor(settings, run_id, token, gpu).supervise()
+
+
+class RunSupervisor:
+    """Watches one engine process on behalf of one claimed run."""
+
+    def __init__(self, settings: Settings, run_id: int, token: str, gpu: str | None):
+        self.settings, self.run_id, self.token, self.gpu = settings, run_id, token, gpu
+        self.db = get_engine(settings)
+        self.pending: list[dict] = []  # epochs not yet stored (the database may be briefly away)
+
+    def supervise(self) -> str:
+        with session_scope(self.db) as session:
+            spec = session.get(Run, self.run_id).spec
+        run_dir = self.settings.run_dir(self.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec_path = run_dir / "submitted_spec.json"
+        spec_path.write_text(json.dumps(spec, indent=2))
+        log.info("run %s: training in %s", self.run_id, run_dir)
+        engine = EngineProcess(spec_path, run_dir, data_dir=self.settings.resolved_data_dir, gpu=self.gpu)
+        next_beat = 0.0
+        while engine.poll() is None:
+            self.pending += engine.events(timeout=0.5)
+            if not self._flush():
+                engine.stop()
+                return "lost"
+            if _shutting_down.is_set():
+                engine.stop()
+                self._flush()
+                release_run(self.db, self.run_id, self.token,
+                            "its worker stopped; back in the queue, to resume from its last checkpoint")
+                return "released"
+            if time.monotonic() >= next_beat:
+                state = self._beat()
+                if state in ("cancel", "lost"):
+                    engine.stop()
+                    self._flush()
+                    if state == "cancel":
+                        finish_run(self.db, self.run_id, self.token, "cancelled", "cancelled while running")
+                    return state
+                next_beat = time.monotonic() + self.settings.heartbeat_seconds
+        self.pending += engine.finish()
+        while self.pending:  # every finished epoch is stored before the run is closed
+            if not self._flush():
+                return "lost"
+            if self.pending:
+                time.sleep(1)
+        if engine.poll() == 0:
+            finish_run(self.db, self.run_id, self.token, "succeeded")
+            return "succeeded"
+        error = engine.error_text()
+        log.warning("run %s failed: %s", self.run_id, error)
+        finish_run(self.db, self.run_id, self.token, "failed", error)
+        return "failed"
+
+    def _flush(self) -> bool:
+        """Store pending epochs; False only if another worker owns the run now (a database outage keeps
+        them pending)."""
+        if not self.pending:
+            return True
+        try:
+            owned = record_epochs(self.db, self.run_id, self.token, self.pending)
+        except SQLAlchemyError as exc:
+            log.warning("run %s: cannot store epochs yet (%s); will retry", self.run_id, exc.__class__.__name__)
+            return True
+        self.pending = []
+        return owned
+
+    def _beat(self) -> str:
+        try:
+            return heartbeat(self.db, self.run_id, self.token)
+        except SQLAlchemyError as exc:
+            log.warning("run %s: heartbeat failed (%s); will retry", self.run_id, exc.__class__.__name__)
+            return "ok"
