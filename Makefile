@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench wheels clean
+.PHONY: install system services run test lint bench wheels clean
 
 # Re-installs only when pyproject.toml changes, so a second `make install` is instant.
 install: $(STAMP)
@@ -15,10 +15,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[engine,dev]'
 	touch $(STAMP)
 
-run: install
-	$(PY) -m worker.engine --help
+# Debian packages the tests need (Chromium, docker-compose), installed only when missing.
+system:
+	bash scripts/system-deps.sh
 
-test: install
+# PostgreSQL and Redis for the integration tests, started when they are not running.
+services:
+	bash scripts/services.sh
+
+# The whole system on this machine: SQLite, the embedded broker, the API with the dashboard, one worker.
+run: install
+	$(PY) -m backend run
+
+test: install system services
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 lint: install
