@@ -172,6 +172,13 @@ class Metrics(BaseModel):
     seconds: list[float]
     images_per_second: list[float]
     wall_seconds: list[float] = Field(description="cumulative training time at the end of each epoch")
+    total_epochs: int = Field(description="epochs recorded (before any downsampling)")
+    downsampled: bool = Field(False, description="true when max_points thinned the rows (extrema kept)")
+
+
+class Comparison(BaseModel):
+    runs: list[RunOut]
+    metrics: list[Metrics]
 
 
 class ExperimentOut(BaseModel):

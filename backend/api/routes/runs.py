@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
 from ... import store
-from ...schemas import Metrics, RunCreate, RunOut, RunPage, Status
+from ...schemas import Comparison, Metrics, RunCreate, RunOut, RunPage, Status
 from ..deps import db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["runs"])
@@ -50,16 +50,58 @@ def get_run(run_id: int, db: Db) -> RunOut:
     return RunOut.of(store.get_run(db, run_id))
 
 
-@router.get("/runs/{run_id}/metrics", response_model=Metrics, responses={404: {"description": "no such run"}},
-            summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
-def get_metrics(run_id: int, db: Db, after_epoch: Annotated[int, Query(ge=0)] = 0) -> Metrics:
+MaxPoints = Annotated[int | None, Query(ge=8, le=100_000, description="thin to about this many rows, keeping "
+                                      "each stretch's lowest and highest train and test error")]
+
+
+def _metrics(db: Session, run_id: int, after_epoch: int = 0, max_points: int | None = None) -> Metrics:
     run = store.get_run(db, run_id)
     rows = store.get_metrics(db, run_id, after_epoch)
-    columns = {k: [getattr(r, k) for r in rows] for k in Metrics.model_fields
-               if k not in ("run_id", "status", "epochs", "wall_seconds")}
-    before = run.train_seconds - sum(columns["seconds"]) if after_epoch else 0.0
-    return Metrics(run_id=run.id, status=run.status, epochs=run.epochs, **columns,
-                   wall_seconds=[before + s for s in accumulate(columns["seconds"])])
+    before = run.train_seconds - sum(r.seconds for r in rows) if after_epoch else 0.0
+    wall = [before + s for s in accumulate(r.seconds for r in rows)]
+    total = len(rows)
+    if max_points is not None and total > max_points:
+        keep = downsample_keeping_extrema(rows, max_points)
+        rows, wall = [rows[i] for i in keep], [wall[i] for i in keep]
+    columns = {k: [getattr(r, k) for r in rows] for k in METRIC_COLUMNS}
+    return Metrics(run_id=run.id, status=run.status, epochs=run.epochs, **columns, wall_seconds=wall,
+                   total_epochs=total, downsampled=len(rows) < total)
+
+
+METRIC_COLUMNS = ("epoch", "train_loss", "train_error", "test_loss", "test_error", "lr", "seconds",
+                  "images_per_second")
+
+
+def downsample_keeping_extrema(rows: list, max_points: int) -> list[int]:
+    """Indices of about `max_points` rows: the first, the last, and in each of max_points/4 equal stretches
+    the rows with the lowest and highest train and test error, so no spike or best epoch disappears."""
+    buckets = max(1, (max_points - 2) // 4)
+    size = (len(rows) - 2) / buckets
+    keep = {0, len(rows) - 1}
+    for b in range(buckets):
+        chunk = range(1 + int(b * size), 1 + int((b + 1) * size))
+        if not chunk:
+            continue
+        for key in ("test_error", "train_error"):
+            keep.add(min(chunk, key=lambda i: getattr(rows[i], key)))
+            keep.add(max(chunk, key=lambda i: getattr(rows[i], key)))
+    return sorted(keep)
+
+
+@router.get("/runs/{run_id}/metrics", response_model=Metrics, responses={404: {"description": "no such run"}},
+            summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
+def get_metrics(run_id: int, db: Db, after_epoch: Annotated[int, Query(ge=0)] = 0,
+                max_points: MaxPoints = None) -> Metrics:
+    return _metrics(db, run_id, after_epoch, max_points)
+
+
+@router.get("/compare", response_model=Comparison, responses={404: {"description": "no such run"}},
+            summary="Several runs and their metrics in one request (for overlays)")
+def compare(db: Db, ids: Annotated[list[int], Query(min_length=1, max_length=200)],
+            max_points: MaxPoints = 1000) -> Comparison:
+    ids = list(dict.fromkeys(ids))
+    return Comparison(runs=[RunOut.of(store.get_run(db, i)) for i in ids],
+                      metrics=[_metrics(db, i, 0, max_points) for i in ids])
 
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
