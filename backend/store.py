@@ -44,7 +44,7 @@ def _new_run(spec: RunSpec, name: str | None, tags: Iterable[str], notes: str, e
         name=name or f"{model} {method} seed {spec.seed}",
         notes=notes, spec=spec.model_dump(mode="json"), spec_key=spec_key(spec), arch=model, method=method,
         dataset=spec.dataset.name, seed=spec.seed, epochs=spec.optim.epochs, status="queued",
-        experiment=experiment, tags=[RunTag(tag=t) for t in dict.fromkeys(tags)],
+        experiment=experiment, tags=[RunTag(tag=t) for t in sorted(set(tags))],
         cancel_requested=False, attempts=0, epochs_done=0, train_seconds=0.0, created_at=utcnow(),
     )
 
