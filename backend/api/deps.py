@@ -6,11 +6,15 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from ..db import session_scope
+
+# Ids are 32-bit on every database: larger ones are a 422, not an overflow deep in the driver.
+MAX_ID = 2**31 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 _bearer = HTTPBearer(auto_error=False, description="the server's SHAKELAB_API_KEY, when it has one")
 

@@ -365,9 +365,10 @@ class RunSpec(_Section):
         data = dict(data)
         dataset = data.get("dataset") or {}
         dataset_name = dataset.get("name", "cifar10") if isinstance(dataset, dict) else "cifar10"
+        dataset_name = dataset_name if isinstance(dataset_name, str) else "cifar10"
         model = data.get("model")
         arch = model.get("arch") if isinstance(model, dict) else None
-        if arch not in _PAPER_TRAINING:
+        if not isinstance(arch, str) or arch not in _PAPER_TRAINING:
             return data  # the discriminator reports the unknown arch
         for section, defaults in paper_defaults(arch, dataset_name).items():
             given = data.get(section)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ... import store
 from ...models import Experiment
 from ...schemas import ExperimentCreate, ExperimentOut, RunOut
-from ..deps import db_session, require_api_key, wake_dispatcher
+from ..deps import PathId, db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["experiments"])
 
@@ -42,7 +42,7 @@ def list_experiments(db: Db, limit: Annotated[int, Query(ge=1, le=500)] = 50,
 
 @router.get("/experiments/{experiment_id}", response_model=ExperimentOut,
             responses={404: {"description": "no such experiment"}})
-def get_experiment(experiment_id: int, db: Db) -> ExperimentOut:
+def get_experiment(experiment_id: PathId, db: Db) -> ExperimentOut:
     experiment = db.get(Experiment, experiment_id)
     if experiment is None:
         raise store.NotFound(f"experiment {experiment_id} not found")

@@ -4,16 +4,17 @@ from itertools import accumulate
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from ... import store
 from ...schemas import Comparison, Metrics, RunCreate, RunOut, RunPage, Status
-from ..deps import db_session, require_api_key, wake_dispatcher
+from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["runs"])
 
 Db = Annotated[Session, Depends(db_session)]
-RunId = Annotated[int, Query(ge=1)]
+QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunOut,
@@ -32,9 +33,9 @@ def list_runs(db: Db,
               arch: Annotated[str | None, Query(max_length=40)] = None,
               method: Annotated[str | None, Query(max_length=40)] = None,
               dataset: Annotated[str | None, Query(max_length=40)] = None,
-              experiment_id: Annotated[int | None, Query(ge=1)] = None,
+              experiment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
               spec_key: Annotated[str | None, Query(max_length=64, description="runs of one spec, any seed")] = None,
-              ids: Annotated[list[int] | None, Query(description="only these runs")] = None,
+              ids: Annotated[list[QueryId] | None, Query(description="only these runs", max_length=1000)] = None,
               order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0)] = 0) -> RunPage:
@@ -46,7 +47,7 @@ def list_runs(db: Db,
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses={404: {"description": "no such run"}},
             summary="One run: spec, status, progress, best and last test error, timings, error text")
-def get_run(run_id: int, db: Db) -> RunOut:
+def get_run(run_id: PathId, db: Db) -> RunOut:
     return RunOut.of(store.get_run(db, run_id))
 
 
@@ -90,14 +91,14 @@ def downsample_keeping_extrema(rows: list, max_points: int) -> list[int]:
 
 @router.get("/runs/{run_id}/metrics", response_model=Metrics, responses={404: {"description": "no such run"}},
             summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
-def get_metrics(run_id: int, db: Db, after_epoch: Annotated[int, Query(ge=0)] = 0,
+def get_metrics(run_id: PathId, db: Db, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                 max_points: MaxPoints = None) -> Metrics:
     return _metrics(db, run_id, after_epoch, max_points)
 
 
 @router.get("/compare", response_model=Comparison, responses={404: {"description": "no such run"}},
             summary="Several runs and their metrics in one request (for overlays)")
-def compare(db: Db, ids: Annotated[list[int], Query(min_length=1, max_length=200)],
+def compare(db: Db, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
             max_points: MaxPoints = 1000) -> Comparison:
     ids = list(dict.fromkeys(ids))
     return Comparison(runs=[RunOut.of(store.get_run(db, i)) for i in ids],
@@ -107,5 +108,5 @@ def compare(db: Db, ids: Annotated[list[int], Query(min_length=1, max_length=200
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
              dependencies=[Depends(require_api_key)], responses={404: {"description": "no such run"}},
              summary="Cancel a queued or running run (a finished one is left as it is)")
-def cancel_run(run_id: int, db: Db) -> RunOut:
+def cancel_run(run_id: PathId, db: Db) -> RunOut:
     return RunOut.of(store.request_cancel(db, run_id))
