@@ -7,7 +7,8 @@ import pytest
 from backend.models import Metric, Run
 from tests.live import TINY_SPEC
 
-PYRAMIDNET_272 = {"model": {"arch": "pyramidnet", "depth": 272, "alpha": 200}, "regularization": {"method": "shakedrop"}}
+PYRAMIDNET_272 = {"model": {"arch": "pyramidnet", "depth": 272, "alpha": 200},
+                  "regularization": {"method": "shakedrop"}}
 
 
 def test_health_reports_database_and_broker_up(platform):
