@@ -195,8 +195,9 @@ def release_run(engine: Engine, run_id: int, token: str, reason: str) -> bool:
     with session_scope(engine) as session:
         return bool(session.execute(
             update(Run).where(Run.id == run_id, Run.claim_token == token, Run.status == "running")
+            # A graceful hand-back does not use up one of the run's attempts.
             .values(status="queued", claim_token=None, worker=None, gpu=None, dispatched_at=None,
-                    heartbeat_at=None, error=reason)
+                    heartbeat_at=None, error=reason, attempts=Run.attempts - 1)
         ).rowcount)
 
 

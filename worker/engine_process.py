@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import queue
 import signal
@@ -16,6 +17,8 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
+
+log = logging.getLogger("shakelab.engine")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -57,6 +60,7 @@ class EngineProcess:
         for line in self.process.stderr:
             if line.strip():
                 self._stderr.append(line.rstrip())
+                log.info("engine %s: %s", self.process.pid, line.rstrip())
 
     def events(self, timeout: float) -> list[dict]:
         """The epochs finished since the last call, waiting up to `timeout` seconds for the first one."""

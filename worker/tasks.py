@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend.db import get_engine, session_scope
 from backend.models import Run
 from backend.settings import Settings, get_settings
-from backend.store import claim_run, finish_run, heartbeat, record_epochs, release_run
+from backend.store import claim_run, finish_run, heartbeat, mark_dispatched, record_epochs, release_run
 
 from .celery_app import TRAIN_TASK, current_celery
 from .engine_process import EngineProcess
@@ -49,6 +49,9 @@ def train_run(run_id: int) -> str:
     settings = get_settings()
     engine = get_engine(settings)
     gpu = os.environ.get(GPU_ENV)
+    if _shutting_down.is_set():  # taken while stopping: have the dispatcher publish it again for another worker
+        mark_dispatched(engine, run_id, None)
+        return "deferred"
     token = claim_run(engine, run_id, worker=worker_name(), gpu=gpu)
     if token is None:
         log.info("run %s is not queued (already taken, finished or cancelled); nothing to do", run_id)

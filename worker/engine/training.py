@@ -13,6 +13,7 @@ checkpoint, so the file never holds an epoch the checkpoint lacks and no epoch i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -33,6 +34,8 @@ EVAL_BATCH_SIZE = 1000
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SPEC = "spec.json"
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -175,6 +178,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
         optimizer.load_state_dict(state["optimizer"])
         _restore_rng(state["rng"], device)
         history = state["history"]
+        log.info("resuming from %s after epoch %d", checkpoint_path, len(history))
     _rewrite_metrics(out_dir / METRICS, history)
     if on_epoch:
         for row in history:
