@@ -15,6 +15,7 @@ from ..dispatch import Dispatcher
 from ..settings import Settings, get_settings
 from .errors import install_error_handlers
 from .routes import assets, catalog, experiments, health, runs
+from .routes import tables as table_routes
 
 log = logging.getLogger("shakelab.api")
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     install_error_handlers(app)
     for module in (health, catalog, runs, experiments):
         app.include_router(module.router, prefix="/api")
+    app.include_router(table_routes.router, prefix="/api")
     app.include_router(assets.router)  # before the static mount, which would otherwise answer /assets/*
     if FRONTEND.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")

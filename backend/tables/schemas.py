@@ -1,0 +1,143 @@
+"""Request and response bodies of /api/tables (the contract the table page is built against)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .profiles import DEFAULT_PROFILE, ProfileName
+
+CellStatus = Literal["done", "running", "queued", "missing"]
+MAX_SEEDS = 20
+
+
+class ProfileOut(BaseModel):
+    name: ProfileName
+    label: str = Field(description="shown beside every number of this profile")
+    description: str
+    comparable: bool = Field(description="false: its numbers are not compared with the paper's (no diff, no "
+                                         "within_spread)")
+
+
+class TableSummary(BaseModel):
+    cells: int
+    done: int
+    running: int
+    queued: int
+    missing: int
+
+
+class TableListItem(BaseModel):
+    id: str
+    title: str
+    source: str
+    dataset: str = Field(description="the table's dataset; 'cifar10, cifar100' where it has both")
+    verification: str = Field(description="its numbers' verification levels, strongest first")
+    profiles: list[ProfileOut]
+    summary: TableSummary = Field(description="cells by status under the listed profile (?profile=, default full)")
+
+
+class ColumnOut(BaseModel):
+    key: str
+    label: str
+
+
+class Counts(BaseModel):
+    succeeded: int
+    running: int
+    queued: int
+    failed: int
+    cancelled: int
+
+
+class Reproduced(BaseModel):
+    """Statistics of the succeeded runs whose spec matches the cell's (any seed): their last epoch's test error."""
+    mean: float
+    std: float | None = Field(description="sample standard deviation; null with one run")
+    min: float
+    max: float
+    count: int
+    run_ids: list[int]
+    diff: float | None = Field(description="mean - reported; null when the paper's number is unknown or the "
+                                           "profile is not comparable")
+    within_spread: bool | None = Field(
+        description="|mean - reported| <= max(std, (max - min) / 2), with at least 2 runs; null when that cannot "
+                    "be said (one run, no reported number, or a profile that is not comparable)")
+    profile: ProfileName
+    label: str = Field(description="the profile's label: never mistake a budget or smoke number for the paper's")
+
+
+class CellOut(BaseModel):
+    key: str = Field(description="'<row key>:<column key>', as reproduce's `cells` takes it")
+    column: str
+    reported: float | None = Field(description="the paper's number; null where it was not retrieved")
+    verification: str = Field(description="V-code, V-calc, V-2nd, UNVERIFIED, or missing (no reported number)")
+    source: str
+    note: str
+    spec: dict[str, Any] = Field(description="the resolved run spec under the profile, without its seed")
+    spec_key: str
+    status: CellStatus
+    counts: Counts
+    reproduced: Reproduced | None
+
+
+class RowOut(BaseModel):
+    key: str
+    label: str
+    cells: list[CellOut | None] = Field(description="one per column, in the columns' order; null where the "
+                                                    "paper's table has no number ('–')")
+
+
+class TableOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    dataset: str
+    verification: str
+    notes: list[str]
+    config: dict[str, Any]
+    profile: ProfileOut
+    profiles: list[ProfileOut]
+    columns: list[ColumnOut]
+    rows: list[RowOut]
+    summary: TableSummary
+
+
+class ReproduceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seeds: int = Field(3, ge=1, le=MAX_SEEDS, description="each cell gets the seeds 0 .. seeds-1")
+    profile: ProfileName = DEFAULT_PROFILE
+    dry_run: bool = Field(False, description="only say what would be queued and what it would cost")
+    cells: list[str] | None = Field(None, min_length=1, description="cell keys; null: every cell")
+
+
+class EstimateSource(BaseModel):
+    model: dict[str, Any]
+    batch_size: int
+    runs: int = Field(description="planned runs this estimate covers")
+    source: Literal["measured", "estimate"]
+    images_per_second: float | None
+    basis: str = Field(description="how images_per_second was obtained")
+
+
+class CellPlan(BaseModel):
+    key: str
+    seeds_missing: list[int] = Field(description="seeds without a queued, running or succeeded run of the "
+                                                 "cell's spec (before this request)")
+
+
+class ReproduceOut(BaseModel):
+    table_id: str
+    profile: ProfileName
+    profile_label: str
+    seeds: int
+    dry_run: bool
+    runs: int = Field(description="runs to queue (queued unless dry_run)")
+    epochs: int = Field(description="their epochs, summed")
+    gpu_hours: float = Field(description="estimated training time of those runs, summed")
+    estimate_sources: list[EstimateSource]
+    created_run_ids: list[int]
+    experiment_id: int | None = Field(description="the experiment grouping the created runs")
+    cells: list[CellPlan]
