@@ -22,7 +22,8 @@ from .db import session_scope
 from .models import FINISHED, METRIC_FIELDS, Experiment, Metric, Run, RunTag, utcnow
 
 __all__ = [
-    "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "request_cancel",
+    "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "METRIC_COLUMNS",
+    "request_cancel",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
     "mark_dispatched", "requeue_stale", "NotFound",
 ]
@@ -104,10 +105,19 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
-def get_metrics(session: Session, run_id: int, after_epoch: int = 0) -> list[Metric]:
+METRIC_COLUMNS = ("epoch", *METRIC_FIELDS)
+
+
+def get_metrics(session: Session, run_id: int, after_epoch: int = 0) -> dict[str, list]:
+    """The run's epochs after `after_epoch`, column-wise ({"epoch": [...], "test_error": [...], ...}): a run
+    has thousands of epochs, read at once without ORM objects."""
     get_run(session, run_id)
-    query = select(Metric).where(Metric.run_id == run_id, Metric.epoch > after_epoch).order_by(Metric.epoch)
-    return list(session.scalars(query))
+    table = Metric.__table__
+    query = (select(*(table.c[name] for name in METRIC_COLUMNS))
+             .where(table.c.run_id == run_id, table.c.epoch > after_epoch).order_by(table.c.epoch))
+    rows = session.execute(query).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(METRIC_COLUMNS)
+    return {name: list(values) for name, values in zip(METRIC_COLUMNS, columns, strict=True)}
 
 
 def request_cancel(session: Session, run_id: int) -> Run:

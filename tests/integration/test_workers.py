@@ -7,9 +7,11 @@ and restarted, a failing engine, two runs sharing one GPU slot.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -217,3 +219,18 @@ def test_two_runs_share_one_gpu_slot_with_runs_per_gpu(embedded):
     system.wait_until(lambda: all(system.run(i)["status"] == "running" for i in ids), 60, "both runs running")
     for run_id in ids:
         assert system.wait_for_status(run_id, "succeeded", timeout=180)["epochs_done"] == 25
+
+
+def test_the_documented_script_runs_a_seed_sweep_and_prints_final_errors(embedded, tmp_path):
+    system = embedded
+    system.start_worker()
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(TINY_SPEC))
+    script = Path(__file__).resolve().parents[2] / "examples" / "seed_sweep.py"
+    done = subprocess.run([sys.executable, str(script), "--url", system.url, "--spec", str(spec_file),
+                           "--seeds", "2"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("seed 0: final test error") for line in lines)
+    assert any(line.startswith("seed 1: final test error") for line in lines)
+    assert lines[-1].startswith("mean ") and "over 2 seeds" in lines[-1]

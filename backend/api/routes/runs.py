@@ -57,35 +57,32 @@ MaxPoints = Annotated[int | None, Query(ge=8, le=100_000, description="thin to a
 
 def _metrics(db: Session, run_id: int, after_epoch: int = 0, max_points: int | None = None) -> Metrics:
     run = store.get_run(db, run_id)
-    rows = store.get_metrics(db, run_id, after_epoch)
-    before = run.train_seconds - sum(r.seconds for r in rows) if after_epoch else 0.0
-    wall = [before + s for s in accumulate(r.seconds for r in rows)]
-    total = len(rows)
+    columns = store.get_metrics(db, run_id, after_epoch)
+    before = run.train_seconds - sum(columns["seconds"]) if after_epoch else 0.0
+    columns["wall_seconds"] = [before + s for s in accumulate(columns["seconds"])]
+    total = len(columns["epoch"])
     if max_points is not None and total > max_points:
-        keep = downsample_keeping_extrema(rows, max_points)
-        rows, wall = [rows[i] for i in keep], [wall[i] for i in keep]
-    columns = {k: [getattr(r, k) for r in rows] for k in METRIC_COLUMNS}
-    return Metrics(run_id=run.id, status=run.status, epochs=run.epochs, **columns, wall_seconds=wall,
-                   total_epochs=total, downsampled=len(rows) < total)
+        keep = downsample_keeping_extrema(columns, max_points)
+        columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    return Metrics(run_id=run.id, status=run.status, epochs=run.epochs, **columns, total_epochs=total,
+                   downsampled=len(columns["epoch"]) < total)
 
 
-METRIC_COLUMNS = ("epoch", "train_loss", "train_error", "test_loss", "test_error", "lr", "seconds",
-                  "images_per_second")
-
-
-def downsample_keeping_extrema(rows: list, max_points: int) -> list[int]:
+def downsample_keeping_extrema(columns: dict[str, list], max_points: int) -> list[int]:
     """Indices of about `max_points` rows: the first, the last, and in each of max_points/4 equal stretches
     the rows with the lowest and highest train and test error, so no spike or best epoch disappears."""
+    n = len(columns["epoch"])
     buckets = max(1, (max_points - 2) // 4)
-    size = (len(rows) - 2) / buckets
-    keep = {0, len(rows) - 1}
-    for b in range(buckets):
-        chunk = range(1 + int(b * size), 1 + int((b + 1) * size))
-        if not chunk:
-            continue
-        for key in ("test_error", "train_error"):
-            keep.add(min(chunk, key=lambda i: getattr(rows[i], key)))
-            keep.add(max(chunk, key=lambda i: getattr(rows[i], key)))
+    size = (n - 2) / buckets
+    keep = {0, n - 1}
+    for key in ("test_error", "train_error"):
+        values = columns[key]
+        for b in range(buckets):
+            start, stop = 1 + int(b * size), 1 + int((b + 1) * size)
+            if start < stop:
+                chunk = values[start:stop]
+                keep.add(start + chunk.index(min(chunk)))
+                keep.add(start + chunk.index(max(chunk)))
     return sorted(keep)
 
 
