@@ -72,8 +72,8 @@ class LiveSystem:
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**self.env, **(env or {})},
                                 stdout=log, stderr=subprocess.STDOUT)
 
-    def start_api(self, command: tuple[str, ...] = ("-m", "backend", "api")) -> None:
-        self.api = self._spawn("api", *command)
+    def start_api(self, command: tuple[str, ...] = ("-m", "backend", "api"), env: dict | None = None) -> None:
+        self.api = self._spawn("api", *command, env=env)
         self.wait_until(self._answers, 60, "the API to answer")
 
     def start_worker(self, *args: str, env: dict | None = None) -> subprocess.Popen:
