@@ -70,6 +70,15 @@ def _fields(model, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return out
 
 
+def _depths(arch: str, cls) -> dict[str, list[int]] | None:
+    """The first valid depths, per block kind where the family has a `bottleneck` switch."""
+    if "depth" not in cls.model_fields:
+        return None
+    if "bottleneck" in cls.model_fields:
+        return {"basic": S.valid_depths(arch, limit=8), "bottleneck": S.valid_depths(arch, bottleneck=True, limit=8)}
+    return {"any": S.valid_depths(arch, limit=8)}
+
+
 @lru_cache
 def catalog() -> dict[str, Any]:
     model_classes = get_args(get_args(S.ModelSpec)[0])
@@ -79,7 +88,7 @@ def catalog() -> dict[str, Any]:
         arch = cls.model_fields["arch"].default
         archs.append({"arch": arch, "description": (cls.__doc__ or "").strip(),
                       "fields": _fields(cls, skip=("arch",)), "methods": list(S.ARCH_METHODS[arch]),
-                      "paper_defaults": S.paper_defaults(arch)})
+                      "paper_defaults": S.paper_defaults(arch), "depths": _depths(arch, cls)})
     methods = [{"method": cls.model_fields["method"].default, "description": (cls.__doc__ or "").strip(),
                 "fields": _fields(cls, skip=("method",))} for cls in reg_classes]
     run_fields = _fields(S.RunSpec, skip=("dataset", "model", "regularization", *SECTIONS))
