@@ -383,7 +383,7 @@ def test_the_flops_figures_cover_every_model_and_match_the_engine():
                 counted[key] = counter.get_total_flops() / 1e9
     assert set(counted) == set(FORWARD_GFLOPS), {k: round(v, 4) for k, v in counted.items()}
     for key, gflops in counted.items():
-        assert FORWARD_GFLOPS[key] == pytest.approx(gflops, abs=1e-4), key
+        assert FORWARD_GFLOPS[key] == pytest.approx(gflops, abs=1e-4), f"{key!r}: {gflops:.4f}"
 
 
 def test_the_backend_imports_no_torch():
