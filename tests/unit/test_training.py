@@ -153,6 +153,17 @@ def test_torch_compile_trains_with_the_same_loop(tmp_path):
     assert math.isfinite(history[0]["train_loss"])
 
 
+def test_compile_is_on_by_default_on_cuda_only():
+    from worker.engine.training import _compiled
+
+    model = torch.nn.Linear(2, 2)
+    assert _compiled(model, torch.device("cpu"), None, None) is model  # CPU: eager unless asked
+    assert _compiled(model, torch.device("cpu"), False, None) is model
+    assert _compiled(model, torch.device("cpu"), True, None) is not model
+    compiled = _compiled(model, torch.device("cuda"), None, "reduce-overhead")  # compiling is lazy: no GPU needed
+    assert compiled is not model and compiled._orig_mod is model
+
+
 def test_the_package_hands_on_the_engine_api_lazily():
     import worker.engine as engine
     from worker.engine import build_model, shake_drop, shake_shake

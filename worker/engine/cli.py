@@ -52,7 +52,8 @@ def _train(args) -> None:
 
     try:
         train(spec, args.out, data_dir=args.data_dir, download=args.download, device=args.device,
-              compile=args.compile, stop_after=args.stop_after, progress=not args.no_progress,
+              compile=args.compile, compile_mode=args.compile_mode, stop_after=args.stop_after,
+              progress=not args.no_progress,
               on_epoch=print_event if args.events else None)
     except DataError as exc:
         raise CliError(str(exc), EXIT_DATA) from None
@@ -83,7 +84,10 @@ def parser() -> argparse.ArgumentParser:
                    help="datasets (default: $SHAKELAB_DATA_DIR, else $SHAKELAB_HOME/data)")
     t.add_argument("--download", action="store_true", help="download CIFAR if missing (needs internet)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the model (default: on CUDA, not on the CPU)")
+    t.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile's mode; reduce-overhead uses CUDA graphs (small nets, small batches)")
     t.add_argument("--stop-after", type=int, metavar="EPOCH", help="stop once this epoch is recorded")
     t.add_argument("--events", action="store_true", help="print each epoch's metrics as a JSON line")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
