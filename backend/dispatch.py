@@ -3,7 +3,9 @@
 Each pass (every few seconds, or at once when a run is created) it
 - publishes "run N is ready" for queued runs not yet published (created while the broker was down, or
   given back by a stale or stopping worker): a run is stored first and dispatched when it can be;
-- requeues running runs whose heartbeat went stale, so that another worker resumes them.
+- requeues running runs whose heartbeat went stale, so that another worker resumes them;
+- publishes again the queued runs whose message is gone (the broker's queue is empty, yet they were
+  published long ago: a broker restarted without persistence lost them).
 Both steps are conditional updates, so several API processes can run dispatchers side by side.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from kombu.exceptions import KombuError
+from kombu.exceptions import ChannelError, KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,7 +23,7 @@ from worker.celery_app import TRAIN_TASK, celery_for
 from .db import get_engine, migrate
 from .models import utcnow
 from .settings import Settings
-from .store import mark_dispatched, requeue_stale, runs_to_dispatch
+from .store import forget_lost_dispatches, mark_dispatched, requeue_stale, runs_to_dispatch
 
 log = logging.getLogger("shakelab.dispatch")
 
@@ -73,8 +75,21 @@ class Dispatcher:
         for kind, ids in outcome.items():
             if ids:
                 log.warning("runs %s with a silent worker: %s", ids, kind)
+        if self.broker_queue_empty():
+            outcome["republished"] = forget_lost_dispatches(self.engine, older_than=s.stale_after_seconds)
         outcome["published"] = self.publish_pending()
         return outcome
+
+    def broker_queue_empty(self) -> bool:
+        """True only when the broker answers that our queue holds no message."""
+        try:
+            with self.celery.connection_for_write() as connection:
+                channel = connection.default_channel
+                return channel.queue_declare(self.settings.queue, passive=True).message_count == 0
+        except ChannelError:  # the broker answered: no such queue (it forgot it, and its messages)
+            return True
+        except Exception:  # unreachable: nothing to conclude
+            return False
 
     def publish_pending(self) -> list[int]:
         published = []

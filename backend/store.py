@@ -25,7 +25,7 @@ __all__ = [
     "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "METRIC_COLUMNS",
     "request_cancel",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
-    "mark_dispatched", "requeue_stale", "NotFound",
+    "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "NotFound",
 ]
 
 
@@ -218,6 +218,19 @@ def runs_to_dispatch(engine: Engine, limit: int = 100) -> list[int]:
         query = (select(Run.id).where(Run.status == "queued", Run.dispatched_at.is_(None))
                  .order_by(Run.id).limit(limit))
         return list(session.scalars(query))
+
+
+def forget_lost_dispatches(engine: Engine, *, older_than: float) -> list[int]:
+    """Queued runs published more than `older_than` seconds ago: when the broker's queue is empty, their
+    messages were lost (a broker restarted without persistence, a worker that died before claiming), so
+    they are marked unpublished, for the next pass to publish again."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    lost = and_(Run.status == "queued", Run.dispatched_at.is_not(None), Run.dispatched_at < cutoff)
+    with session_scope(engine) as session:
+        ids = list(session.scalars(select(Run.id).where(lost)))
+        if ids:
+            session.execute(update(Run).where(Run.id.in_(ids)).where(lost).values(dispatched_at=None))
+    return ids
 
 
 def mark_dispatched(engine: Engine, run_id: int, when: datetime | None) -> bool:

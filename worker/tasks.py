@@ -56,7 +56,12 @@ def train_run(run_id: int) -> str:
     if token is None:
         log.info("run %s is not queued (already taken, finished or cancelled); nothing to do", run_id)
         return "skipped"
-    return RunSupervisor(settings, run_id, token, gpu).supervise()
+    try:
+        return RunSupervisor(settings, run_id, token, gpu).supervise()
+    except Exception as exc:  # a bug or a broken machine: say so on the run instead of leaving it to go stale
+        log.exception("run %s: the worker failed", run_id)
+        finish_run(engine, run_id, token, "failed", f"the worker failed: {exc.__class__.__name__}: {exc}")
+        return "failed"
 
 
 class RunSupervisor:

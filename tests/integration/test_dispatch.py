@@ -129,3 +129,20 @@ def test_with_the_database_down_the_api_answers_503_plainly(request, tmp_path):
             assert "database is unavailable" in r.json()["detail"] and "Traceback" not in r.text
         health = client.get("/api/health")
         assert health.status_code == 503 and health.json()["database"] == "down"
+
+
+def test_runs_whose_messages_the_broker_lost_are_published_again(request, tmp_path):
+    settings = make_settings("postgres", tmp_path, request, stale_after_seconds=0.3)
+    with TestClient(create_app(settings, dispatch=False)) as client:
+        run_id = client.post("/api/runs", json={"spec": TINY_SPEC}).json()["id"]
+        dispatcher = Dispatcher(settings)
+        assert dispatcher.run_once()["published"] == [run_id]
+        assert dispatcher.run_once()["published"] == []  # its message waits in the queue: nothing to do
+        time.sleep(0.4)
+        assert dispatcher.run_once().get("republished", []) == []  # still waiting: not lost
+        server = redis.Redis.from_url(settings.resolved_broker_url)
+        # Redis restarted without persistence: the message and kombu's binding of the queue are gone
+        server.delete(settings.queue, *server.keys(f"_kombu.binding.{settings.queue}*"))
+        outcome = dispatcher.run_once()
+        assert outcome["republished"] == [run_id] and outcome["published"] == [run_id]
+        assert queued_messages(settings) == 1
