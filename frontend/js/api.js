@@ -1,0 +1,112 @@
+// The REST API, and nothing else: every page talks to the server through these functions.
+
+const KEY_STORAGE = "shakelab.apiKey";
+
+/** An API failure with a message fit to show as it is. `fields` holds a 422's per-field messages. */
+export class ApiError extends Error {
+  constructor(status, message, detail = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+    this.fields = status === 422 && Array.isArray(detail)
+      ? detail.map((d) => ({ field: d.field ?? (d.loc || []).slice(1).join("."), message: d.msg }))
+      : [];
+  }
+}
+
+export function isAbort(error) {
+  return error?.name === "AbortError";
+}
+
+function queryString(query) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query || {})) {
+    if (value === null || value === undefined || value === "") continue;
+    for (const item of Array.isArray(value) ? value : [value]) params.append(key, String(item));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+function plainMessage(status, detail) {
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail) && detail.length) {
+    return detail.map((d) => (d.field ? `${d.field}: ${d.msg}` : d.msg)).join("; ");
+  }
+  if (status === 404) return "Not found.";
+  if (status === 503) return "The server is up but its database is not answering. Try again shortly.";
+  if (status >= 500) return `The server failed to answer (HTTP ${status}). Its log says why.`;
+  return `The request failed (HTTP ${status}).`;
+}
+
+// ------------------------------------------------------------------------------------------ API key
+
+let pendingKeyPrompt = null;
+
+/** Ask for the key once, however many requests got a 401 at the same time. */
+function askForApiKey(reason) {
+  if (pendingKeyPrompt) return pendingKeyPrompt;
+  const dialog = document.getElementById("api-key-dialog");
+  const input = document.getElementById("api-key-input");
+  document.getElementById("api-key-reason").textContent = reason;
+  input.value = "";
+  pendingKeyPrompt = new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      pendingKeyPrompt = null;
+      const key = dialog.returnValue === "ok" ? input.value.trim() : "";
+      if (key) localStorage.setItem(KEY_STORAGE, key);
+      resolve(key);
+    }, { once: true });
+    dialog.showModal();
+  });
+  return pendingKeyPrompt;
+}
+
+// ------------------------------------------------------------------------------------------ requests
+
+async function request(method, path, { query, body, signal, retried = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const key = localStorage.getItem(KEY_STORAGE);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch(`/api${path}${queryString(query)}`, {
+      method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    if (isAbort(error)) throw error;
+    throw new ApiError(0, "Cannot reach the ShakeLab server. Is it running? Retrying…");
+  }
+  const payload = await response.json().catch(() => null);
+  if (response.status === 401 && !retried) {
+    const reason = key ? "The saved API key was refused. Enter the current one." : plainMessage(401, payload?.detail);
+    if (key) localStorage.removeItem(KEY_STORAGE);
+    if (await askForApiKey(reason)) return request(method, path, { query, body, signal, retried: true });
+  }
+  if (!response.ok) throw new ApiError(response.status, plainMessage(response.status, payload?.detail), payload?.detail);
+  return payload;
+}
+
+let catalogPromise = null;
+
+export const api = {
+  health: (opts) => request("GET", "/health", opts),
+  /** The catalog never changes while the server runs: fetch it once per page load. */
+  catalog() {
+    catalogPromise ??= request("GET", "/catalog").catch((error) => { catalogPromise = null; throw error; });
+    return catalogPromise;
+  },
+  listRuns: (query, opts) => request("GET", "/runs", { query, ...opts }),
+  getRun: (id, opts) => request("GET", `/runs/${id}`, opts),
+  metrics: (id, query, opts) => request("GET", `/runs/${id}/metrics`, { query, ...opts }),
+  compare: (ids, maxPoints, opts) => request("GET", "/compare", { query: { ids, max_points: maxPoints }, ...opts }),
+  createRun: (body) => request("POST", "/runs", { body }),
+  createExperiment: (body) => request("POST", "/experiments", { body }),
+  cancelRun: (id) => request("POST", `/runs/${id}/cancel`),
+  tables: (opts) => request("GET", "/tables", opts),
+  table: (id, profile, opts) => request("GET", `/tables/${encodeURIComponent(id)}`, { query: { profile }, ...opts }),
+  reproduceTable: (id, body) => request("POST", `/tables/${encodeURIComponent(id)}/reproduce`, { body }),
+  tableExportUrl: (id, format, profile) => `/api/tables/${encodeURIComponent(id)}/export${queryString({ format, profile })}`,
+};

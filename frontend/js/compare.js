@@ -1,0 +1,437 @@
+// Compare: any runs overlaid; runs that differ only by seed as one mean line with a band; epoch or
+// training-time axis; log scale; smoothing drawn over the faint raw curve; the spec fields that differ;
+// best values; PNG and CSV export.
+
+import { api, isAbort } from "./api.js";
+import { baseLayout, loadPlotly, PLOT_CONFIG, seriesStyle, withAlpha } from "./charts.js";
+import { clear, download, emptyState, errorBox, h, loading, statusBadge, uniqueId } from "./dom.js";
+import { duration, number, percent, specValue } from "./format.js";
+import { datasetLabel, fieldLabel, methodLabel, modelName } from "./labels.js";
+import { poll } from "./poll.js";
+import { argMin, aggregate, meanStd, parseIds, seriesOf, smooth, toCsv } from "./series.js";
+import { differingPaths, getPath } from "./spec-paths.js";
+
+const METRICS = [
+  ["test_error", "Test error (%)"], ["train_error", "Train error (%)"], ["test_loss", "Test loss"],
+  ["train_loss", "Train loss"], ["lr", "Learning rate"], ["images_per_second", "Throughput (images/s)"],
+];
+const LOWER_IS_BETTER = new Set(["test_error", "train_error", "test_loss", "train_loss"]);
+// Points per run asked of the server, which thins each stretch keeping its lowest and highest error.
+const RESOLUTIONS = [["250", "250 per run"], ["500", "500 per run"], ["1000", "1,000 per run"], ["all", "Every epoch"]];
+const ALL_POINTS = 100000;
+const REFRESH_MS = 5000;
+const MAX_LEGEND = 16;
+
+export function mount(root, ctx) {
+  const ids = parseIds(ctx.query.get("ids"));
+  ctx.setTitle("Compare");
+  if (!ids.length) return mountPicker(root, ctx);
+  return new ComparePage(root, ctx, ids).start();
+}
+
+function readOptions(query) {
+  const metric = METRICS.some(([k]) => k === query.get("metric")) ? query.get("metric") : "test_error";
+  return {
+    metric,
+    x: query.get("x") === "time" ? "time" : "epoch",
+    log: query.get("log") === "1",
+    group: query.get("group") !== "0",
+    band: query.get("band") === "std" ? "std" : "minmax",
+    smoothing: Math.min(0.99, Math.max(0, Number(query.get("smooth")) || 0)),
+    points: RESOLUTIONS.some(([k]) => k === query.get("points")) ? query.get("points") : "500",
+  };
+}
+
+class ComparePage {
+  constructor(root, ctx, ids) {
+    this.root = root;
+    this.ctx = ctx;
+    this.ids = ids;
+    this.options = readOptions(ctx.query);
+    this.data = null;
+    this.poller = null;
+  }
+
+  start() {
+    this.root.append(loading(`Loading ${this.ids.length} run${this.ids.length > 1 ? "s" : ""}…`));
+    this.load().then((ok) => { if (ok && this.anyActive()) this.poller = poll(() => this.refresh(), REFRESH_MS); });
+    return () => this.poller?.stop();
+  }
+
+  async fetch() {
+    const points = this.options.points === "all" ? ALL_POINTS : Number(this.options.points);
+    const data = await api.compare(this.ids, points, { signal: this.ctx.signal });
+    data.metricsById = new Map(data.metrics.map((m) => [m.run_id, m]));
+    return data;
+  }
+
+  async load() {
+    try {
+      this.data = await this.fetch();
+      this.layout();
+      await this.draw();
+      window.dispatchEvent(new CustomEvent("shakelab:chart-drawn", { detail: { runs: this.data.runs.length } }));
+      return true;
+    } catch (error) {
+      if (isAbort(error)) return false;
+      clear(this.root, h("div", { class: "page-head" }, h("h1", { text: "Compare" })),
+        errorBox(error, { title: error.status === 404 ? "One of these runs does not exist" : "The runs could not be loaded",
+          retry: error.status === 404 ? null : () => { clear(this.root); this.start(); } }),
+        this.idsForm());
+      return false;
+    }
+  }
+
+  async refresh() {
+    try {
+      this.data = await this.fetch();
+      clear(this.problem);
+      await this.draw();
+      return this.anyActive();
+    } catch (error) {
+      if (isAbort(error)) return false;
+      clear(this.problem, h("p", { class: "alert alert-warn", text: `Live updates paused: ${error.message}` }));
+      return true;
+    }
+  }
+
+  anyActive() {
+    return this.data?.runs.some((r) => r.status === "queued" || r.status === "running");
+  }
+
+  setOption(key, value, { refetch = false } = {}) {
+    this.options[key] = value;
+    const o = this.options;
+    this.ctx.setQuery({ ids: this.ids.join(","), metric: o.metric === "test_error" ? "" : o.metric, x: o.x === "time" ? "time" : "",
+      log: o.log ? "1" : "", group: o.group ? "" : "0", band: o.band === "std" ? "std" : "", smooth: o.smoothing || "",
+      points: o.points === "500" ? "" : o.points });
+    this.syncControls();
+    if (refetch) this.refresh();
+    else this.draw();
+  }
+
+  // ------------------------------------------------------------------------------------ layout
+
+  layout() {
+    this.chart = h("div", { class: "chart chart-large", id: "compare-chart", attrs: { role: "img", "aria-label": "Curves of the compared runs" } });
+    this.chartNote = h("p", { class: "chart-note" });
+    this.subtitle = h("p", { class: "subtitle" });
+    this.problem = h("div", { attrs: { role: "status", "aria-live": "polite" } });
+    this.table = h("div");
+    this.controls = this.controlsBar();
+    clear(this.root,
+      h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Compare" }), this.subtitle),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "button", text: "Download PNG", onClick: () => this.downloadPng() }),
+          h("button", { type: "button", class: "button", text: "Download CSV", onClick: () => this.downloadCsv() }))),
+      this.problem,
+      h("div", { class: "card" }, this.controls, this.chart, this.chartNote),
+      h("div", { class: "card" }, this.table),
+      this.idsForm());
+    this.syncControls();
+  }
+
+  controlsBar() {
+    const field = (label, control, extraClass = "") => {
+      const id = control.id || (control.id = uniqueId("ctl"));
+      return h("div", { class: `field ${extraClass}` }, h("label", { for: id, text: label }), control);
+    };
+    this.metricSelect = h("select", { id: "compare-metric", onChange: () => this.setOption("metric", this.metricSelect.value) },
+      METRICS.map(([value, text]) => h("option", { value, text })));
+    this.xButtons = segmented("X axis", [["epoch", "Epoch"], ["time", "Training time"]], (v) => this.setOption("x", v));
+    this.bandButtons = segmented("Band", [["minmax", "Min–max"], ["std", "±1 std"]], (v) => this.setOption("band", v));
+    this.logBox = h("input", { type: "checkbox", id: "compare-log", onChange: () => this.setOption("log", this.logBox.checked) });
+    this.groupBox = h("input", { type: "checkbox", id: "compare-group", onChange: () => this.setOption("group", this.groupBox.checked) });
+    this.smoothRange = h("input", { type: "range", id: "compare-smoothing", min: 0, max: 0.99, step: 0.01,
+      attrs: { "aria-describedby": "compare-smoothing-value" } });
+    this.smoothOutput = h("output", { id: "compare-smoothing-value", htmlFor: "compare-smoothing" });
+    this.smoothRange.addEventListener("input", () => {
+      this.smoothOutput.textContent = Number(this.smoothRange.value).toFixed(2);
+      clearTimeout(this.smoothTimer); // redraw at most every 80 ms while the slider moves
+      this.smoothTimer = setTimeout(() => this.setOption("smoothing", Number(this.smoothRange.value)), 80);
+    });
+    this.pointsSelect = h("select", { id: "compare-points", onChange: () => this.setOption("points", this.pointsSelect.value, { refetch: true }) },
+      RESOLUTIONS.map(([value, text]) => h("option", { value, text })));
+    this.bandField = h("div", { class: "field" }, this.bandButtons.label, this.bandButtons.node);
+    return h("div", { class: "controls" },
+      field("Metric", this.metricSelect),
+      h("div", { class: "field" }, this.xButtons.label, this.xButtons.node),
+      h("div", { class: "field smoothing" }, h("label", { for: "compare-smoothing" }, "Smoothing ", this.smoothOutput), this.smoothRange),
+      h("label", { class: "field checkbox", for: "compare-log" }, this.logBox, "Log scale"),
+      h("label", { class: "field checkbox", for: "compare-group" }, this.groupBox, "Group seeds"),
+      this.bandField,
+      field("Points", this.pointsSelect));
+  }
+
+  syncControls() {
+    const o = this.options;
+    this.metricSelect.value = o.metric;
+    this.xButtons.set(o.x);
+    this.bandButtons.set(o.band);
+    this.logBox.checked = o.log;
+    this.groupBox.checked = o.group;
+    this.smoothRange.value = String(o.smoothing);
+    this.smoothOutput.textContent = o.smoothing.toFixed(2);
+    this.pointsSelect.value = o.points;
+    this.bandField.hidden = !o.group;
+  }
+
+  idsForm() {
+    const input = h("input", { id: "compare-ids", type: "text", value: this.ids.join(", "), placeholder: "e.g. 3, 4, 10-12", attrs: { autocomplete: "off" } });
+    return h("form", { class: "card", onSubmit: (e) => { e.preventDefault(); goCompare(parseIds(input.value)); } },
+      h("div", { class: "preset-row" },
+        h("div", { class: "field" }, h("label", { for: "compare-ids", text: "Run ids" }), input,
+          h("p", { class: "hint", text: "Add or remove runs: ids separated by commas, ranges like 10-12." })),
+        h("button", { type: "submit", class: "button", text: "Show" })));
+  }
+
+  // ------------------------------------------------------------------------------------ the chart
+
+  currentSeries() {
+    const { runs, metricsById } = this.data;
+    const series = seriesOf(runs, metricsById, { group: this.options.group });
+    const differing = differingPaths(runs.map((r) => r.spec), { ignore: ["seed"] }); // seeds have their own column
+    series.forEach((s, i) => {
+      s.style = seriesStyle(i);
+      s.label = seriesLabel(s, differing, this.options.group);
+    });
+    return { series, differing };
+  }
+
+  async draw() {
+    const { series, differing } = this.currentSeries();
+    const runs = this.data.runs;
+    const grouped = series.filter((s) => s.runs.length > 1).length;
+    this.subtitle.textContent = `${runs.length} run${runs.length > 1 ? "s" : ""}`
+      + (grouped ? ` in ${series.length} series (${grouped} seed group${grouped > 1 ? "s" : ""})` : "")
+      + (this.anyActive() ? " · updating live" : "");
+    drawTable(this.table, series, differing, this.data.metricsById, this.options);
+    const Plotly = await loadPlotly();
+    const { traces, unit } = this.traces(series);
+    const metricLabel = METRICS.find(([k]) => k === this.options.metric)[1];
+    const layout = baseLayout({ xTitle: this.options.x === "time" ? `training time (${unit.name})` : "epoch", yTitle: metricLabel, logY: this.options.log });
+    layout.hovermode = series.length <= 8 ? "x unified" : "closest";
+    layout.showlegend = series.length <= MAX_LEGEND;
+    layout.margin.b = 56;
+    layout.uirevision = `${this.options.metric}|${this.options.x}|${this.options.log}`; // keep the user's zoom across live updates
+    await Plotly.react(this.chart, traces, layout, PLOT_CONFIG);
+    this.chartNote.textContent = this.note(series);
+  }
+
+  note(series) {
+    const thinned = this.data.metrics.filter((m) => m.downsampled).length;
+    const parts = [];
+    if (thinned) parts.push(`${thinned} of ${this.data.metrics.length} runs thinned on the server to about ${this.options.points} points (each stretch's lowest and highest train and test error kept); choose "Every epoch" under Points for all.`);
+    if (this.options.smoothing) parts.push("Bold lines are smoothed; the faint lines under them are the raw values.");
+    if (series.some((s) => s.runs.length > 1)) parts.push(`Seed groups: mean line, shaded ${this.options.band === "std" ? "±1 standard deviation" : "from the lowest to the highest seed"}.`);
+    if (LOWER_IS_BETTER.has(this.options.metric)) parts.push("★ marks each curve's best (lowest) point.");
+    if (series.length > MAX_LEGEND) parts.push("Colours and names are in the table below; hover a curve for its name.");
+    return parts.join(" ");
+  }
+
+  traces(series) {
+    const o = this.options;
+    const key = o.metric;
+    const maxWall = Math.max(1, ...this.data.metrics.map((m) => m.wall_seconds.at(-1) || 0));
+    const unit = maxWall > 7200 ? { name: "h", div: 3600 } : maxWall > 120 ? { name: "min", div: 60 } : { name: "s", div: 1 };
+    const traces = [];
+    const best = { x: [], y: [], color: [], text: [] };
+    for (const s of series) {
+      const { color, dash } = s.style;
+      const group = s.runs.length > 1 ? aggregate(s.metrics, key) : null;
+      const m = s.metrics[0];
+      const xRaw = group ? (o.x === "time" ? group.wall : group.epoch) : (o.x === "time" ? m.wall_seconds : m.epoch);
+      const x = o.x === "time" ? xRaw.map((v) => v / unit.div) : xRaw;
+      const y = group ? group.mean : m[key];
+      if (group) traces.push(...bandTraces(s, group, x, o.band, color));
+      const smoothed = o.smoothing ? smooth(y, o.smoothing) : null;
+      const hover = `%{y:.4g}<extra>${escapeHover(s.label)}</extra>`;
+      traces.push({
+        type: "scatter", mode: x.length <= 40 ? "lines+markers" : "lines", marker: { size: 5 }, x, y, name: s.label, legendgroup: s.key, showlegend: !smoothed,
+        line: { color: smoothed ? withAlpha(color, 0.3) : color, width: smoothed ? 1 : 1.8, dash },
+        hovertemplate: hover, hoverinfo: smoothed ? "skip" : undefined,
+      });
+      if (smoothed) {
+        traces.push({ type: "scatter", mode: "lines", x, y: smoothed, name: s.label, legendgroup: s.key,
+          line: { color, width: 2.2, dash }, hovertemplate: `%{y:.4g} (smoothed)<extra>${escapeHover(s.label)}</extra>` });
+      }
+      if (LOWER_IS_BETTER.has(key)) {
+        const i = argMin(y);
+        if (i >= 0) { best.x.push(x[i]); best.y.push(y[i]); best.color.push(color); best.text.push(s.label); }
+      }
+    }
+    if (best.x.length) {
+      traces.push({ type: "scatter", mode: "markers", x: best.x, y: best.y, name: "best", showlegend: false, text: best.text,
+        marker: { symbol: "star", size: 12, color: best.color, line: { color: "#fff", width: 1 } },
+        hovertemplate: "best %{y:.4g}<extra>%{text}</extra>" });
+    }
+    return { traces, unit };
+  }
+
+  // ------------------------------------------------------------------------------------ export
+
+  async downloadPng() {
+    const Plotly = await loadPlotly();
+    await Plotly.downloadImage(this.chart, { format: "png", width: 1600, height: 800, filename: this.filename() });
+  }
+
+  /** One row per run and recorded (possibly thinned) epoch, every metric, plus the shown smoothing. */
+  downloadCsv() {
+    const { series } = this.currentSeries();
+    const key = this.options.metric;
+    const columns = ["epoch", "wall_seconds", "train_loss", "train_error", "test_loss", "test_error", "lr", "images_per_second"];
+    const smoothedColumn = this.options.smoothing ? [`${key}_smoothed_${this.options.smoothing}`] : [];
+    const rows = [];
+    for (const s of series) {
+      s.runs.forEach((run, k) => {
+        const m = s.metrics[k];
+        const smoothed = this.options.smoothing ? smooth(m[key], this.options.smoothing) : null;
+        m.epoch.forEach((_, i) => rows.push([run.id, run.name, s.label, run.seed, run.spec_key.slice(0, 12),
+          ...columns.map((c) => m[c][i]), ...(smoothed ? [smoothed[i]] : [])]));
+      });
+    }
+    const csv = toCsv(["run_id", "run_name", "series", "seed", "spec_key", ...columns, ...smoothedColumn], rows);
+    download(`${this.filename()}.csv`, new Blob([csv], { type: "text/csv" }));
+  }
+
+  filename() {
+    const ids = this.ids.length > 6 ? `${this.ids.slice(0, 6).join("-")}-and-${this.ids.length - 6}-more` : this.ids.join("-");
+    return `shakelab-compare-${this.options.metric}-runs-${ids}`;
+  }
+}
+
+// ------------------------------------------------------------------------------------ pieces
+
+function bandTraces(s, group, x, band, color) {
+  const lower = band === "std" ? group.mean.map((v, i) => v - group.std[i]) : group.min;
+  const upper = band === "std" ? group.mean.map((v, i) => v + group.std[i]) : group.max;
+  const common = { type: "scatter", mode: "lines", x, legendgroup: s.key, showlegend: false, hoverinfo: "skip", line: { width: 0, color } };
+  return [
+    { ...common, y: lower, name: `${s.label} (low)` },
+    { ...common, y: upper, name: `${s.label} (high)`, fill: "tonexty", fillcolor: withAlpha(color, 0.18) },
+  ];
+}
+
+function segmented(label, choices, onChoose) {
+  const labelId = uniqueId("seg");
+  const buttons = choices.map(([value, text]) => h("button", { type: "button", text, dataset: { value }, attrs: { "aria-pressed": "false" }, onClick: () => onChoose(value) }));
+  return {
+    label: h("span", { class: "field-label", id: labelId, text: label }),
+    node: h("div", { class: "segmented", attrs: { role: "group", "aria-labelledby": labelId } }, buttons),
+    set: (value) => buttons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.value === value))),
+  };
+}
+
+/**
+ * A series' name: a run's own; for a seed group, what sets it apart from the other series (the model,
+ * method, dataset when those differ, then the other differing fields), or the model and method.
+ */
+function seriesLabel(s, differing, grouped) {
+  const run = s.runs[0];
+  if (!grouped || s.runs.length === 1) return `#${run.id} ${run.name}`;
+  const parts = [];
+  if (differing.some((p) => p.startsWith("model."))) parts.push(modelName(run.spec.model));
+  if (differing.includes("regularization.method")) parts.push(methodLabel(run.method));
+  if (differing.includes("dataset.name")) parts.push(datasetLabel(run.dataset));
+  const others = differing.filter((p) => !p.startsWith("model.") && p !== "regularization.method" && p !== "dataset.name");
+  if (others.length) parts.push(others.map((p) => `${p.split(".").pop()} ${specValue(getPath(run.spec, p))}`).join(", "));
+  if (!parts.length) parts.push(`${modelName(run.spec.model)} ${methodLabel(run.method)}`);
+  return `${parts.join(" · ")} (${s.runs.length} seeds)`;
+}
+
+/** Plotly reads <extra> contents as HTML-ish markup: keep run names plain text. */
+function escapeHover(text) {
+  return text.replace(/[<>&]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" }[c]));
+}
+
+function drawTable(container, series, differing, metricsById, options) {
+  const bestOf = (s) => meanStd(s.runs.map((r) => r.best_test_error));
+  const bests = series.map(bestOf);
+  const winner = argMin(bests.map((b) => (b ? b.mean : null)));
+  const header = ["Series", "Status", options.group ? "Seeds" : "Seed", ...differing, "Best test error", "Last test error", "Best train error", "Epochs", "Training time"];
+  const rows = series.map((s, i) => {
+    const run = s.runs[0];
+    const single = s.runs.length === 1;
+    const best = bests[i];
+    const bestEpoch = single ? epochOfBest(metricsById.get(run.id)) : null;
+    return h("tr", {},
+      h("td", {}, h("span", { class: "swatch", style: `background: ${s.style.color}` }),
+        single ? h("a", { class: "run-name", href: `#/runs/${run.id}`, text: s.label }) : h("span", { class: "run-name", text: s.label }),
+        single ? null : h("div", { class: "cell-sub" }, s.runs.map((r, k) => [k ? " " : "", h("a", { href: `#/runs/${r.id}`, text: `#${r.id}` })]))),
+      h("td", {}, statusSummary(s.runs)),
+      h("td", { class: "num", text: s.runs.map((r) => r.seed).join(", ") }),
+      ...differing.map((p) => h("td", { class: "diff-value", text: specValue(getPath(run.spec, p)) })),
+      h("td", { class: "num" }, spread(best, i === winner), bestEpoch ? h("div", { class: "cell-sub", text: `epoch ${number(bestEpoch)}` }) : null),
+      h("td", { class: "num" }, spread(meanStd(s.runs.map((r) => r.last_test_error)))),
+      h("td", { class: "num" }, spread(meanStd(s.metrics.map((m) => (m.train_error.length ? Math.min(...m.train_error) : null))))),
+      h("td", { class: "num", text: s.runs.map((r) => `${number(r.epochs_done)}/${number(r.epochs)}`).filter((v, k, a) => a.indexOf(v) === k).join(", ") }),
+      h("td", { class: "num", text: duration(meanStd(s.runs.map((r) => r.train_seconds))?.mean) }));
+  });
+  const note = differing.length
+    ? h("p", { class: "muted" }, "Spec fields that differ (seed aside): ",
+      differing.map((p, k) => [k ? ", " : "", h("code", { text: p, title: fieldLabel(p) })]), ".")
+    : h("p", { class: "muted", text: "Every spec is the same apart from the seed." });
+  clear(container, h("h2", { text: "Runs in this comparison" }), note,
+    h("div", { class: "table-scroll" }, h("table", { class: "data-table compare-table" },
+      h("thead", {}, h("tr", {}, header.map((text, k) => h("th", { class: k === 2 || k >= 3 + differing.length ? "num" : "", attrs: { scope: "col" }, text })))),
+      h("tbody", {}, rows))),
+    h("p", { class: "hint", text: "Errors are each run's own best and last test error (exact, never thinned); seed groups show mean ± std over seeds." }));
+}
+
+function spread(stats, winner = false) {
+  if (!stats) return "—";
+  const text = stats.n > 1 ? `${percent(stats.mean)} ± ${stats.std.toFixed(2)}` : percent(stats.mean);
+  return winner ? h("strong", { title: "lowest in this comparison", text: `★ ${text}` }) : text;
+}
+
+function epochOfBest(m) {
+  const i = argMin(m?.test_error || []);
+  return i >= 0 ? m.epoch[i] : null;
+}
+
+function statusSummary(runs) {
+  if (runs.length === 1) return statusBadge(runs[0].status);
+  const counts = {};
+  for (const r of runs) counts[r.status] = (counts[r.status] || 0) + 1;
+  return Object.entries(counts).map(([status, n]) => h("div", { class: "nowrap" }, statusBadge(status), ` ×${n}`));
+}
+
+function goCompare(ids) {
+  location.hash = ids.length ? `#/compare?ids=${ids.join(",")}` : "#/compare";
+}
+
+// ------------------------------------------------------------------------------------ no runs chosen yet
+
+function mountPicker(root, ctx) {
+  const selected = new Set();
+  const list = h("div", {}, loading("Loading the latest runs…"));
+  const button = h("button", { type: "button", class: "button primary", text: "Compare selected", disabled: true, onClick: () => goCompare([...selected]) });
+  const input = h("input", { id: "compare-ids", type: "text", placeholder: "e.g. 3, 4, 10-12", attrs: { autocomplete: "off" } });
+  root.append(
+    h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Compare" }),
+      h("p", { class: "subtitle", text: "Overlay runs, group seeds into a mean with a band, see which spec fields differ." }))),
+    emptyState("Choose runs to compare",
+      h("p", {}, "Tick runs on the ", h("a", { href: "#/runs", text: "Runs" }), " page and press Compare selected, pick from the latest runs below, or type run ids.")),
+    h("form", { class: "card", style: "margin-top: 16px", onSubmit: (e) => { e.preventDefault(); goCompare(parseIds(input.value)); } },
+      h("div", { class: "preset-row" },
+        h("div", { class: "field" }, h("label", { for: "compare-ids", text: "Run ids" }), input),
+        h("button", { type: "submit", class: "button", text: "Show" }))),
+    h("div", { class: "card" }, h("div", { class: "section-head" }, h("h2", { text: "Latest runs" }), button), list));
+  api.listRuns({ limit: 30 }, { signal: ctx.signal }).then((page) => {
+    if (!page.runs.length) {
+      clear(list, h("p", { class: "muted" }, "No runs yet — ", h("a", { href: "#/launch", text: "launch one" }), "."));
+      return;
+    }
+    clear(list, h("div", { class: "table-scroll" }, h("table", { class: "data-table" }, h("tbody", {}, page.runs.map((run) => h("tr", {},
+      h("td", {}, h("input", { type: "checkbox", attrs: { "aria-label": `Select run ${run.id} (${run.name})` }, onChange: (e) => {
+        if (e.target.checked) selected.add(run.id); else selected.delete(run.id);
+        button.disabled = !selected.size;
+        button.textContent = selected.size ? `Compare selected (${selected.size})` : "Compare selected";
+      } })),
+      h("td", {}, statusBadge(run.status)),
+      h("td", {}, h("a", { href: `#/runs/${run.id}`, class: "run-name", text: `#${run.id} ${run.name}` })),
+      h("td", { text: `${modelName(run.spec.model)} · ${methodLabel(run.method)}` }),
+      h("td", { class: "num", text: percent(run.best_test_error) })))))));
+  }).catch((error) => { if (!isAbort(error)) clear(list, errorBox(error, { title: "The latest runs could not be loaded" })); });
+  return null;
+}

@@ -1,0 +1,299 @@
+// One run: its curves growing live as epochs land, its spec, timings, throughput, and why it failed.
+
+import { api, isAbort } from "./api.js";
+import { baseLayout, loadPlotly, PALETTE, PLOT_CONFIG } from "./charts.js";
+import { clear, download, errorBox, h, loading, statusBadge, toast } from "./dom.js";
+import { dateTime, duration, number, percent, relativeTime, specValue } from "./format.js";
+import { datasetLabel, methodLabel, modelName } from "./labels.js";
+import { poll } from "./poll.js";
+import { cancelButton, isActive, rerunButton } from "./run-actions.js";
+import { flattenSpec } from "./spec-paths.js";
+
+const REFRESH_MS = 2000;
+const TRAIN = PALETTE[0];
+const TEST = PALETTE[1];
+
+// Each chart: its traces as [metric column, name, colour]; the error chart also marks the best test error.
+const CHARTS = [
+  { id: "error", title: "Error (%)", yTitle: "error (%)", traces: [["train_error", "train", TRAIN], ["test_error", "test", TEST]], best: true, logToggle: true },
+  { id: "loss", title: "Loss", yTitle: "cross-entropy", traces: [["train_loss", "train", TRAIN], ["test_loss", "test", TEST]], logToggle: true },
+  { id: "lr", title: "Learning rate", yTitle: "learning rate", traces: [["lr", "learning rate", PALETTE[4]]] },
+  { id: "speed", title: "Throughput", yTitle: "images / s", traces: [["images_per_second", "images/s", PALETTE[6]]] },
+];
+
+export function mount(root, ctx) {
+  const runId = Number(ctx.params.id);
+  ctx.setTitle(`Run #${runId}`);
+  const metrics = emptyMetrics();
+  const view = {};
+  let run = null;
+  let poller = null;
+  let chartsDrawn = false;
+
+  root.append(loading(`Loading run #${runId}…`));
+  start();
+  return () => poller?.stop();
+
+  async function start() {
+    try {
+      // The run before its metrics: a run that ends in between still shows every epoch it recorded.
+      run = await api.getRun(runId, { signal: ctx.signal });
+      appendRows(await api.metrics(runId, {}, { signal: ctx.signal }));
+      layout();
+      drawRun();
+      await drawCharts();
+      findSiblings();
+      poller = poll(refresh, REFRESH_MS);
+    } catch (error) {
+      if (isAbort(error)) return;
+      const title = error.status === 404 ? `There is no run #${runId}` : `Run #${runId} could not be loaded`;
+      clear(root, errorBox(error, { title, retry: error.status === 404 ? null : () => { clear(root, loading()); start(); } }),
+        h("p", {}, h("a", { href: "#/runs", text: "← All runs" })));
+    }
+  }
+
+  /** Only the epochs after the last one we hold come over the wire. */
+  async function refresh() {
+    if (!isActive(run)) return false;
+    try {
+      const fresh = await api.getRun(runId, { signal: ctx.signal });
+      const rows = await api.metrics(runId, { after_epoch: metrics.epoch.at(-1) || 0 }, { signal: ctx.signal });
+      const statusChanged = fresh.status !== run.status || fresh.cancel_requested !== run.cancel_requested;
+      run = fresh;
+      clear(view.problem);
+      if (rows.epoch.length) {
+        appendRows(rows);
+        await growCharts(rows);
+      }
+      drawRun(statusChanged);
+      return isActive(run);
+    } catch (error) {
+      if (isAbort(error)) return false;
+      clear(view.problem, h("p", { class: "alert alert-warn", text: `Live updates paused: ${error.message}` }));
+      return true;
+    }
+  }
+
+  function appendRows(rows) {
+    for (const key of Object.keys(metrics)) metrics[key].push(...(rows[key] || []));
+  }
+
+  // ------------------------------------------------------------------------------------ layout
+
+  function layout() {
+    view.title = h("h1");
+    view.subtitle = h("p", { class: "subtitle" });
+    view.actions = h("div", { class: "actions" });
+    view.problem = h("div", { attrs: { role: "status", "aria-live": "polite" } });
+    view.notice = h("div");
+    view.stats = h("div", { class: "stats" });
+    view.charts = h("div", { class: "charts" }, CHARTS.map(chartCard));
+    view.spec = h("div", { class: "card" });
+    view.details = h("div", { class: "card" });
+    clear(root,
+      h("p", { class: "muted", style: "margin-bottom: 6px" }, h("a", { href: "#/runs", text: "← All runs" })),
+      h("div", { class: "page-head" }, h("div", {}, view.title, view.subtitle), view.actions),
+      view.problem, view.notice, view.stats, view.charts,
+      h("div", { class: "two-col details-spec" }, view.details, view.spec));
+    drawSpec();
+  }
+
+  function chartCard(chart) {
+    const box = h("div", { class: "chart", id: `chart-${chart.id}`, attrs: { role: "img", "aria-label": `${chart.title} by epoch` } });
+    view[`chart-${chart.id}`] = box;
+    const log = chart.logToggle && h("label", { class: "field checkbox", style: "margin: 0; font-size: 0.8125rem" },
+      h("input", { type: "checkbox", onChange: (e) => setLogScale(box, e.target.checked) }), "Log scale");
+    return h("section", { class: "chart-card", attrs: { "aria-label": chart.title } },
+      h("div", { class: "section-head" }, h("h2", { text: chart.title }), log), box);
+  }
+
+  async function setLogScale(box, on) {
+    if (!chartsDrawn) return;
+    const Plotly = await loadPlotly();
+    Plotly.relayout(box, { "yaxis.type": on ? "log" : "linear" });
+  }
+
+  function drawRun(statusChanged = true) {
+    ctx.setTitle(`${run.name} (#${run.id})`);
+    view.title.textContent = run.name;
+    clear(view.subtitle, statusBadge(run.status), " ",
+      `#${run.id} · ${modelName(run.spec.model)} · ${methodLabel(run.method)} · ${datasetLabel(run.dataset)} · seed ${run.seed}`,
+      run.tags.length ? h("span", {}, " · ", run.tags.map((t) => h("a", { class: "tag", href: `#/runs?tag=${encodeURIComponent(t)}`, text: t }))) : null);
+    if (statusChanged) drawActions();
+    drawNotice();
+    drawStats();
+    drawDetails();
+  }
+
+  function drawActions() {
+    clear(view.actions,
+      isActive(run) && !run.cancel_requested ? cancelButton(run, (updated) => { run = updated; drawRun(); poller?.now(); }) : null,
+      rerunButton(run, (created) => { location.hash = `#/runs/${created.id}`; }),
+      h("a", { class: "button small", href: `#/launch?from=${run.id}`, text: "Edit as new run" }),
+      view.siblings || null);
+  }
+
+  function drawNotice() {
+    let notice = null;
+    if (run.status === "failed") {
+      notice = h("div", { class: "alert alert-error", attrs: { role: "alert" } },
+        h("h2", { text: "This run failed" }), h("pre", { class: "error-text", text: run.error || "The worker recorded no error text." }));
+    } else if (run.status === "cancelled") {
+      notice = h("div", { class: "alert alert-warn" }, h("h2", { text: "This run was cancelled" }), run.error ? h("p", { text: run.error }) : null);
+    } else if (run.status === "running" && run.cancel_requested) {
+      notice = h("div", { class: "alert alert-warn", text: "Cancel requested: the worker stops this run within seconds." });
+    } else if (run.status === "queued" && run.error) {
+      notice = h("div", { class: "alert alert-info", text: `Back in the queue (${run.error}); it resumes from its last checkpoint.` });
+    } else if (run.status === "queued") {
+      notice = h("div", { class: "alert alert-info", text: "Waiting for a worker. The charts start when the first epoch finishes." });
+    }
+    clear(view.notice, notice);
+  }
+
+  function drawStats() {
+    const best = bestEpoch();
+    const ended = run.finished_at && run.started_at ? (new Date(run.finished_at) - new Date(run.started_at)) / 1000 : null;
+    const barClass = { succeeded: "done", failed: "failed", cancelled: "cancelled" }[run.status] || "";
+    clear(view.stats,
+      stat("Progress", `${number(run.epochs_done)} / ${number(run.epochs)}`,
+        h("div", { class: `progress-bar ${barClass}`, attrs: { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(run.epochs), "aria-valuenow": String(run.epochs_done), "aria-label": "Epochs done" } },
+          h("span", { style: `width: ${Math.round(run.progress * 100)}%` })),
+        run.eta_seconds != null ? `ETA ${duration(run.eta_seconds)}` : `${Math.round(run.progress * 100)}% of the epochs`),
+      stat("Best test error", percent(run.best_test_error), best ? `at epoch ${number(best)}` : "no epoch yet"),
+      stat("Last test error", percent(run.last_test_error), run.epochs_done ? `epoch ${number(run.epochs_done)}` : ""),
+      stat("Last train error", percent(run.last_train_error), ""),
+      stat("Throughput", run.images_per_second ? `${number(run.images_per_second)}` : "—", "images / s, last epoch"),
+      stat("Training time", duration(run.train_seconds), ended ? `${duration(ended)} from start to end` : "in recorded epochs"));
+  }
+
+  function stat(label, value, ...sub) {
+    return h("div", { class: "stat" }, h("div", { class: "stat-label", text: label }), h("div", { class: "stat-value", text: value }),
+      ...sub.filter(Boolean).map((s) => (s instanceof Node ? s : h("div", { class: "stat-sub", text: s }))));
+  }
+
+  function bestEpoch() {
+    let best = null;
+    metrics.test_error.forEach((value, i) => { if (best === null || value < metrics.test_error[best]) best = i; });
+    return best === null ? null : metrics.epoch[best];
+  }
+
+  function drawDetails() {
+    const row = (k, v) => [h("dt", { text: k }), h("dd", {}, v)];
+    const time = (iso) => (iso ? h("time", { dateTime: iso, title: dateTime(iso), text: `${dateTime(iso)} (${relativeTime(iso)})` }) : "—");
+    clear(view.details, h("h2", { text: "Details" }),
+      h("dl", { class: "kv" },
+        row("Status", statusBadge(run.status)),
+        row("Created", time(run.created_at)),
+        row("Started", time(run.started_at)),
+        row("Finished", time(run.finished_at)),
+        row("Last heartbeat", time(run.heartbeat_at)),
+        row("Worker", run.worker ? `${run.worker}${run.gpu ? ` · ${run.gpu}` : ""}` : "—"),
+        row("Attempts", String(run.attempts)),
+        row("Epoch time", metrics.seconds.length ? `${duration(metrics.seconds.at(-1))} (last)` : "—"),
+        row("Experiment", run.experiment_id ? `#${run.experiment_id}` : "—"),
+        row("Spec key", h("code", { title: "runs that differ only by seed share this key", text: run.spec_key.slice(0, 12) }))),
+      run.notes ? [h("h3", { text: "Notes", style: "margin-top: 14px" }), h("p", { class: "notes", text: run.notes })] : null);
+  }
+
+  function drawSpec() {
+    const sections = new Map();
+    for (const [path, value] of Object.entries(flattenSpec(run.spec))) {
+      const [top, ...rest] = path.includes(".") ? path.split(".") : ["run", path];
+      if (!sections.has(top)) sections.set(top, []);
+      sections.get(top).push([rest.join("."), value]);
+    }
+    const json = JSON.stringify(run.spec, null, 2);
+    clear(view.spec,
+      h("div", { class: "section-head" }, h("h2", { text: "Spec" }),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "button small", text: "Copy JSON", onClick: () => copy(json) }),
+          h("button", { type: "button", class: "button small", text: "Download JSON", onClick: () => download(`run-${run.id}-spec.json`, new Blob([json], { type: "application/json" })) }))),
+      h("div", { class: "spec-grid" }, [...sections].map(([section, entries]) => h("section", {},
+        h("h3", { text: section }),
+        h("dl", { class: "kv spec-kv" }, entries.map(([key, value]) => [h("dt", { text: key }), h("dd", { class: "diff-value", text: specValue(value) })]))))),
+      h("p", { class: "hint", style: "margin-top: 12px" }, "Train it from a shell: ", h("code", { text: `python -m worker.engine train spec.json --out runs/${run.id}` })));
+  }
+
+  async function copy(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      toast("Spec copied.");
+    } catch {
+      toast("The browser refused the clipboard; use Download JSON.");
+    }
+  }
+
+  /** Other seeds of the same spec: a link to compare them as one group. */
+  async function findSiblings() {
+    try {
+      const page = await api.listRuns({ spec_key: run.spec_key, limit: 200 }, { signal: ctx.signal });
+      if (page.total < 2) return;
+      const ids = page.runs.map((r) => r.id).sort((a, b) => a - b);
+      view.siblings = h("a", { class: "button small", href: `#/compare?ids=${ids.join(",")}`, text: `Compare ${page.total} seeds` });
+      drawActions();
+    } catch {
+      // optional; the page is complete without it
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ charts
+
+  async function drawCharts() {
+    if (!metrics.epoch.length) {
+      for (const chart of CHARTS) clear(view[`chart-${chart.id}`], emptyChart());
+      return;
+    }
+    const Plotly = await loadPlotly();
+    for (const chart of CHARTS) {
+      const box = view[`chart-${chart.id}`];
+      clear(box);
+      const layout = baseLayout({ xTitle: "epoch", yTitle: chart.yTitle, legend: chart.traces.length > 1 });
+      layout.legend = { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 11 } };
+      layout.margin.t = 24;
+      await Plotly.newPlot(box, tracesOf(chart), layout, PLOT_CONFIG);
+    }
+    chartsDrawn = true;
+  }
+
+  function emptyChart() {
+    const text = run.status === "queued" ? "No epochs yet: this run is waiting for a worker."
+      : run.status === "running" ? "The first epoch is training; its point appears here when it ends."
+        : "This run recorded no epochs.";
+    return h("div", { class: "chart-empty", text });
+  }
+
+  function tracesOf(chart) {
+    const traces = chart.traces.map(([key, name, color]) => ({
+      type: "scatter", mode: "lines", name, x: [...metrics.epoch], y: [...metrics[key]],
+      line: { color, width: 2 }, hovertemplate: `%{y:.4g}<extra>${name}</extra>`,
+    }));
+    if (chart.best) traces.push({ type: "scatter", mode: "markers", name: "best test", ...bestPoint(),
+      marker: { symbol: "star", size: 12, color: TEST, line: { color: "#fff", width: 1 } }, hovertemplate: "best %{y:.2f}%<extra></extra>" });
+    return traces;
+  }
+
+  function bestPoint() {
+    const epoch = bestEpoch();
+    if (epoch === null) return { x: [], y: [] };
+    return { x: [epoch], y: [metrics.test_error[metrics.epoch.indexOf(epoch)]] };
+  }
+
+  async function growCharts(rows) {
+    if (!chartsDrawn) return drawCharts();
+    const Plotly = await loadPlotly();
+    for (const chart of CHARTS) {
+      const box = view[`chart-${chart.id}`];
+      const indices = chart.traces.map((_, i) => i);
+      await Plotly.extendTraces(box, { x: chart.traces.map(() => rows.epoch), y: chart.traces.map(([key]) => rows[key]) }, indices);
+      if (chart.best) {
+        const best = bestPoint();
+        await Plotly.restyle(box, { x: [best.x], y: [best.y] }, [chart.traces.length]);
+      }
+    }
+    return undefined;
+  }
+}
+
+function emptyMetrics() {
+  return { epoch: [], train_loss: [], train_error: [], test_loss: [], test_error: [], lr: [], seconds: [], images_per_second: [], wall_seconds: [] };
+}

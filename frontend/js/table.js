@@ -1,0 +1,229 @@
+// One paper table: the reported number beside ours (mean ± std, n, difference, within the spread), the
+// profile's label on every number of ours, cell status filling in live, Reproduce with its cost first.
+
+import { api, isAbort } from "./api.js";
+import { clear, errorBox, h, loading, toast } from "./dom.js";
+import { number } from "./format.js";
+import { poll } from "./poll.js";
+import { CELL_STATUSES, summaryBar } from "./tables.js";
+
+const REFRESH_MS = 3000;
+const DEFAULT_SEEDS = 3;
+
+export function mount(root, ctx) {
+  const id = ctx.params.id;
+  let profile = ctx.query.get("profile") || "full";
+  let table = null;
+  let poller = null;
+  const view = {};
+  ctx.setTitle("Table");
+  root.append(loading("Loading the table…"));
+  start();
+  return () => poller?.stop();
+
+  async function start() {
+    try {
+      table = await api.table(id, profile, { signal: ctx.signal });
+      layout();
+      draw();
+      watch();
+    } catch (error) {
+      if (isAbort(error)) return;
+      clear(root, errorBox(error, { title: error.status === 404 ? `There is no table “${id}”` : "The table could not be loaded",
+        retry: error.status === 404 ? null : () => { clear(root, loading()); start(); } }),
+      h("p", {}, h("a", { href: "#/tables", text: "← All tables" })));
+    }
+  }
+
+  /** Poll while runs of this table are queued or running, so cells fill in as they finish. */
+  function watch() {
+    poller?.stop();
+    poller = poll(async () => {
+      try {
+        table = await api.table(id, profile, { signal: ctx.signal });
+        clear(view.problem);
+        draw();
+      } catch (error) {
+        if (isAbort(error)) return false;
+        clear(view.problem, h("p", { class: "alert alert-warn", text: `Live updates paused: ${error.message}` }));
+      }
+      return table.summary.running + table.summary.queued > 0;
+    }, REFRESH_MS);
+  }
+
+  function layout() {
+    ctx.setTitle(table.title);
+    view.profileSelect = h("select", { id: "table-profile", onChange: () => switchProfile(view.profileSelect.value) },
+      table.profiles.map((p) => h("option", { value: p.name, text: p.name })));
+    view.exports = h("div", { class: "actions" });
+    view.profileNote = h("div");
+    view.problem = h("div", { attrs: { role: "status", "aria-live": "polite" } });
+    view.summary = h("div");
+    view.table = h("div", { class: "table-scroll" });
+    view.reproduce = h("div");
+    clear(root,
+      h("p", { class: "muted", style: "margin-bottom: 6px" }, h("a", { href: "#/tables", text: "← All tables" })),
+      h("div", { class: "page-head" },
+        h("div", {}, h("h1", { text: table.title }),
+          h("p", { class: "subtitle", text: `${table.source} · dataset ${table.dataset} · verification: ${table.verification}` })),
+        h("div", { class: "actions" },
+          h("div", { class: "field", style: "margin: 0" }, h("label", { for: "table-profile", text: "Profile" }), view.profileSelect),
+          h("button", { type: "button", class: "button primary", text: "Reproduce…", style: "align-self: flex-end", onClick: openReproduce }))),
+      view.problem, view.profileNote, view.reproduce,
+      h("div", { class: "card" }, view.summary, h("div", { style: "margin-top: 12px" }, view.table), view.exports),
+      notesCard());
+  }
+
+  function switchProfile(name) {
+    profile = name;
+    ctx.setQuery({ profile: name === "full" ? "" : name });
+    clear(view.reproduce);
+    api.table(id, profile, { signal: ctx.signal }).then((fresh) => { table = fresh; draw(); watch(); })
+      .catch((error) => { if (!isAbort(error)) clear(view.problem, errorBox(error, { title: "That profile could not be loaded" })); });
+  }
+
+  function draw() {
+    view.profileSelect.value = table.profile.name;
+    const comparable = table.profile.comparable;
+    clear(view.profileNote, h("div", { class: `alert ${table.profile.name === "full" ? "alert-info" : "alert-warn"}` },
+      h("strong", { text: `Profile ${table.profile.label}. ` }), table.profile.description,
+      comparable ? null : " Its numbers are not compared with the paper's."));
+    clear(view.summary, summaryBar(table.summary));
+    clear(view.table, paperTable(table));
+    clear(view.exports, h("span", { class: "muted", text: "Export:" }),
+      ["csv", "markdown", "latex"].map((format) => h("a", { class: "button small", href: api.tableExportUrl(table.id, format, table.profile.name),
+        download: `${table.id}-${table.profile.name}.${{ csv: "csv", markdown: "md", latex: "tex" }[format]}`,
+        text: { csv: "CSV", markdown: "Markdown", latex: "LaTeX" }[format] })));
+    view.exports.style.marginTop = "12px";
+  }
+
+  function notesCard() {
+    const config = Object.entries(table.config || {});
+    if (!table.notes?.length && !config.length) return null;
+    return h("div", { class: "card" },
+      h("h2", { text: "Notes and settings" }),
+      table.notes?.length ? h("ul", {}, table.notes.map((n) => h("li", { text: n }))) : null,
+      config.length ? h("dl", { class: "kv" }, config.map(([k, v]) => [h("dt", { text: k.replaceAll("_", " ") }), h("dd", { text: String(v) })])) : null);
+  }
+
+  // ------------------------------------------------------------------------------------ reproduce
+
+  /** First the dry run's cost; the runs are queued only on the second click. */
+  async function openReproduce() {
+    const seedsInput = h("input", { id: "reproduce-seeds", type: "number", min: 1, max: 20, step: 1, value: DEFAULT_SEEDS, style: "max-width: 120px" });
+    const plan = h("div", {}, loading("Working out the cost…"));
+    const panel = h("section", { class: "card", attrs: { "aria-label": "Reproduce this table" } },
+      h("div", { class: "section-head" }, h("h2", { text: `Reproduce under profile “${table.profile.name}”` }),
+        h("button", { type: "button", class: "button small", text: "Close", onClick: () => clear(view.reproduce) })),
+      h("div", { class: "preset-row" },
+        h("div", { class: "field", style: "flex: 0 1 auto" }, h("label", { for: "reproduce-seeds", text: "Seeds per cell" }), seedsInput)),
+      plan);
+    clear(view.reproduce, panel);
+    let timer = null;
+    seedsInput.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(estimate, 300); });
+    await estimate();
+
+    async function estimate() {
+      const seeds = Number(seedsInput.value);
+      if (!Number.isInteger(seeds) || seeds < 1 || seeds > 20) {
+        clear(plan, h("p", { class: "field-error", text: "Seeds per cell: a whole number from 1 to 20." }));
+        return;
+      }
+      try {
+        const dry = await api.reproduceTable(table.id, { seeds, profile: table.profile.name, dry_run: true });
+        clear(plan, costSummary(dry), dry.runs
+          ? h("div", { class: "actions", style: "margin-top: 12px" },
+            h("button", { type: "button", class: "button primary", text: `Queue ${dry.runs} run${dry.runs > 1 ? "s" : ""}`, onClick: (e) => queue(e.target, seeds) }))
+          : h("p", { text: "Nothing to queue: every cell already has these seeds (queued, running or done)." }));
+      } catch (error) {
+        clear(plan, errorBox(error, { title: "The cost could not be worked out" }));
+      }
+    }
+
+    async function queue(button, seeds) {
+      button.disabled = true;
+      button.textContent = "Queueing…";
+      try {
+        const done = await api.reproduceTable(table.id, { seeds, profile: table.profile.name, dry_run: false });
+        toast(`Queued ${done.created_run_ids.length} runs for this table.`);
+        clear(view.reproduce);
+        table = await api.table(id, profile, { signal: ctx.signal });
+        draw();
+        watch();
+      } catch (error) {
+        button.disabled = false;
+        button.textContent = "Queue the runs";
+        clear(plan, errorBox(error, { title: "Nothing was queued" }));
+      }
+    }
+  }
+}
+
+function costSummary(dry) {
+  const hours = dry.gpu_hours < 0.01 ? "under 0.01" : number(dry.gpu_hours, dry.gpu_hours < 10 ? 2 : 0);
+  return h("div", {},
+    h("div", { class: "stats", style: "margin-bottom: 8px" },
+      stat("Runs", number(dry.runs)), stat("Epochs", number(dry.epochs)), stat("GPU-hours", hours)),
+    h("p", { class: "muted", style: "font-size: 0.8125rem", text: `Profile ${dry.profile_label}.` }),
+    dry.estimate_sources?.length ? h("details", {}, h("summary", { text: "Where the GPU-hours come from" }),
+      h("ul", { style: "font-size: 0.8125rem" }, dry.estimate_sources.map((s) => h("li", {},
+        h("strong", { text: s.source === "measured" ? "measured: " : "estimate: " }),
+        `${number(s.images_per_second)} images/s for ${s.runs} run${s.runs > 1 ? "s" : ""} — ${s.basis}`)))) : null);
+}
+
+function stat(label, value) {
+  return h("div", { class: "stat" }, h("div", { class: "stat-label", text: label }), h("div", { class: "stat-value", text: value }));
+}
+
+// ------------------------------------------------------------------------------------ the table itself
+
+function paperTable(table) {
+  return h("table", { class: "data-table paper-table" },
+    h("caption", { class: "visually-hidden", text: `${table.title}: reported beside reproduced, profile ${table.profile.label}` }),
+    h("thead", {}, h("tr", {}, h("th", { attrs: { scope: "col" }, text: "" }), table.columns.map((c) => h("th", { attrs: { scope: "col" }, text: c.label })))),
+    h("tbody", {}, table.rows.map((row) => h("tr", {},
+      h("th", { attrs: { scope: "row" }, text: row.label }),
+      row.cells.map((cell) => (cell ? paperCell(cell, table.profile) : h("td", { class: "muted", title: "the paper has no number here", text: "–" })))))));
+}
+
+function paperCell(cell, profile) {
+  const statusText = CELL_STATUSES.find(([s]) => s === cell.status)?.[1] || cell.status;
+  const unverified = cell.verification === "UNVERIFIED";
+  return h("td", { class: `paper-cell cell-${cell.status}`, dataset: { cell: cell.key, status: cell.status } }, h("div", { class: "cell-box" },
+    h("div", { class: "cell-line" }, h("span", { class: "k", text: "Paper" }),
+      cell.reported === null ? h("span", { class: "muted", text: "not retrieved" })
+        : h("span", {}, h("span", { class: "v", text: cell.reported.toFixed(2) }), " ",
+          unverified ? h("span", { class: "unverified", title: "this number could not be verified against the paper", text: "UNVERIFIED" })
+            : h("span", { class: "muted", style: "font-size: 0.6875rem", title: "verification level (PAPERS.md)", text: cell.verification }))),
+    h("div", { class: "cell-line" }, h("span", { class: "k", text: "Ours" }), reproducedText(cell.reproduced)),
+    cell.reproduced ? h("div", { class: "cell-meta" }, profileChip(profile), differenceText(cell.reproduced)) : null,
+    h("div", { class: "cell-meta" },
+      h("span", { class: `swatch cell-${cell.status} bg-cell`, style: "margin-right: 0", attrs: { "aria-hidden": "true" } }), statusText,
+      countsText(cell.counts),
+      cell.reproduced?.run_ids?.length ? h("a", { href: `#/compare?ids=${cell.reproduced.run_ids.join(",")}`, text: "curves" }) : null),
+    cell.note ? h("div", { class: "cell-meta", text: cell.note }) : null));
+}
+
+function reproducedText(r) {
+  if (!r) return h("span", { class: "muted", text: "—" });
+  const std = r.std === null ? "" : ` ± ${r.std.toFixed(2)}`;
+  return h("span", { class: "v", title: `min ${r.min.toFixed(2)}, max ${r.max.toFixed(2)}; runs ${r.run_ids.join(", ")}` }, `${r.mean.toFixed(2)}${std}`,
+    h("span", { class: "muted", style: "font-weight: 400", text: ` n=${r.count}` }));
+}
+
+function profileChip(profile) {
+  return h("span", { class: `profile-chip${profile.name === "full" ? " full" : ""}`, title: profile.label, text: profile.label });
+}
+
+function differenceText(r) {
+  if (r.diff === null || r.diff === undefined) return null;
+  const sign = r.diff > 0 ? "+" : "";
+  return h("span", {}, `Δ ${sign}${r.diff.toFixed(2)} `,
+    r.within_spread === true ? h("span", { class: "within", text: "✓ within spread" })
+      : r.within_spread === false ? h("span", { class: "outside", text: "✗ outside spread" }) : null);
+}
+
+function countsText(counts) {
+  const parts = Object.entries(counts || {}).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`);
+  return parts.length ? h("span", { text: `(${parts.join(", ")})` }) : null;
+}
