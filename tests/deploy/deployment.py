@@ -23,6 +23,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+# The files to add over it for several boxes (docs/deploy.md).
+EXTRA_COMPOSE_FILES = ("docker/head.yml", "docker/runs-on-nfs.yml")
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DOCKER_DIR = ROOT / "docker"
@@ -42,19 +44,23 @@ def docker_compose() -> str:
     return path
 
 
-def run_compose(*args: str, variables: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """docker-compose on this checkout, with .env.example as the .env and `variables` set in the shell
-    (which, as on a real box, win over the file)."""
+def run_compose(*args: str, variables: dict[str, str] | None = None,
+                files: tuple[str, ...] = ("docker-compose.yml",)) -> subprocess.CompletedProcess:
+    """docker-compose on this checkout's `files`, with .env.example as the .env and `variables` set in the
+    shell (which, as on a real box, win over the file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_COMPOSE_INPUTS)}
     env.update(variables or {})
-    return subprocess.run([docker_compose(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
+    return subprocess.run([docker_compose(), "--project-directory", str(ROOT),
+                           *(arg for f in files for arg in ("-f", str(ROOT / f))),
                            "--env-file", str(ENV_EXAMPLE), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def compose_config(**variables: str) -> dict:
-    """The resolved model of docker-compose.yml with the passwords set and `variables` in .env."""
-    result = run_compose("config", variables={**PASSWORDS, **variables})
+def compose_config(*extra_files: str, **variables: str) -> dict:
+    """The resolved model of docker-compose.yml (and `extra_files` over it) with the passwords set and
+    `variables` in .env."""
+    result = run_compose("config", variables={**PASSWORDS, **variables},
+                         files=("docker-compose.yml", *extra_files))
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)
 

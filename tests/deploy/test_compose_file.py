@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from .deployment import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
+    EXTRA_COMPOSE_FILES,
     PASSWORDS,
     ROOT,
     compose_config,
@@ -22,7 +23,10 @@ from .deployment import (
 
 # Variables that docker-compose.yml reads for itself (the box, not ShakeLab's settings).
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "SHAKELAB_DASHBOARD_PORT", "SHAKELAB_MACHINE_NAME",
-                "SHAKELAB_POSTGRES_HOST", "SHAKELAB_REDIS_HOST"}
+                "SHAKELAB_POSTGRES_HOST", "SHAKELAB_REDIS_HOST", "SHAKELAB_HEAD_ADDRESS", "SHAKELAB_NFS_SERVER",
+                "SHAKELAB_NFS_RUNS_EXPORT"}
+SECOND_BOX = {"SHAKELAB_HEAD_ADDRESS": "10.0.0.5", "SHAKELAB_NFS_SERVER": "10.0.0.9",
+              "SHAKELAB_NFS_RUNS_EXPORT": "/srv/shakelab/runs"}
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +116,13 @@ def test_images_from_registries_are_pinned(services):
         assert tag and tag != "latest" and tag[0].isdigit(), f"unpinned {image}"
 
 
-def test_env_example_lists_every_variable_the_compose_file_reads():
-    read = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE_FILE.read_text()))
+def test_env_example_lists_every_variable_the_compose_files_read():
+    read = {name for path in [COMPOSE_FILE, *(ROOT / f for f in EXTRA_COMPOSE_FILES)]
+            for name in re.findall(r"\$\{([A-Z0-9_]+)", path.read_text())}
     listed = set(re.findall(r"^#?([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
     assert read - listed == set()
     # and nothing else: a misspelt setting there would be ignored without a word
-    assert listed - read == {"COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"}
+    assert listed - read == {"COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE"}
     assert {name for name in read if name.startswith("SHAKELAB_")} <= _settings_fields() | COMPOSE_ONLY
 
 
@@ -239,15 +244,36 @@ def test_workers_stop_gracefully_and_come_back_by_themselves(services):
         assert worker["restart"] == "unless-stopped", name
 
 
+# ---------------------------------------------------------------------------------- several GPU boxes
+
+def test_the_first_box_publishes_postgres_and_redis_on_its_private_address_only():
+    first = compose_config(*EXTRA_COMPOSE_FILES, **SECOND_BOX)["services"]
+    assert _ports(first["postgres"]) == [("10.0.0.5", 5432, 5432)]
+    assert _ports(first["redis"]) == [("10.0.0.5", 6379, 6379)]
+    without_address = run_compose("config", "--quiet", variables=PASSWORDS,
+                                  files=("docker-compose.yml", "docker/head.yml"))
+    assert without_address.returncode != 0 and "set SHAKELAB_HEAD_ADDRESS in .env" in without_address.stderr
+    assert _ports(compose_config()["services"]["postgres"]) == []  # one box publishes neither
+
+
+def test_every_box_keeps_the_checkpoints_on_one_nfs_export():
+    runs = compose_config("docker/runs-on-nfs.yml", **SECOND_BOX)["volumes"]["runs"]
+    assert runs["driver_opts"]["type"] == "nfs"
+    assert runs["driver_opts"]["device"] == ":/srv/shakelab/runs"
+    assert "addr=10.0.0.9" in runs["driver_opts"]["o"].split(",")
+
+
 def test_a_second_box_points_its_workers_at_the_first(services):
-    second = compose_config(SHAKELAB_POSTGRES_HOST="10.0.0.5", SHAKELAB_REDIS_HOST="10.0.0.5",
-                            SHAKELAB_MACHINE_NAME="gpubox2")["services"]
-    for name, worker in gpu_workers(second).items():
+    second = compose_config("docker/runs-on-nfs.yml", SHAKELAB_POSTGRES_HOST="10.0.0.5",
+                            SHAKELAB_REDIS_HOST="10.0.0.5", SHAKELAB_MACHINE_NAME="gpubox2", **SECOND_BOX)
+    for name, worker in gpu_workers(second["services"]).items():
         env = worker["environment"]
         assert make_url(env["SHAKELAB_DATABASE_URL"]).host == "10.0.0.5", name
         assert make_url(env["SHAKELAB_BROKER_URL"]).host == "10.0.0.5", name
         assert worker["hostname"] == f"gpubox2-gpu{name.removeprefix('worker')}"
         assert env["SHAKELAB_QUEUE"] == services[name]["environment"]["SHAKELAB_QUEUE"]
+        assert _mounts(worker)[env["SHAKELAB_RUNS_DIR"]] == "runs"
+    assert second["volumes"]["runs"]["driver_opts"]["type"] == "nfs"
 
 
 # ------------------------------------------------------------------------------------------- settings
