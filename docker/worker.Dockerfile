@@ -13,7 +13,8 @@ ENV PYTHONUNBUFFERED=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone: a code change then does not reinstall PyTorch (~5 GB with its CUDA libraries).
+# Dependencies first, from pyproject.toml alone: a code change then does not reinstall PyTorch (about
+# 5 GB with its CUDA libraries).
 COPY pyproject.toml ./
 COPY docker/requirements.py docker/
 RUN python docker/requirements.py engine > /tmp/requirements.txt \
