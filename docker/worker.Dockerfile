@@ -13,6 +13,12 @@ ENV PYTHONUNBUFFERED=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 WORKDIR /app
 
+# torch.compile, the engine's default on CUDA, has Triton build a small C launcher on first use: without a
+# C compiler (the slim image has none) every run would fall back to eager mode, silently and slower.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject.toml alone: a code change then does not reinstall PyTorch (about
 # 5 GB with its CUDA libraries).
 COPY pyproject.toml ./
