@@ -38,7 +38,7 @@ bench: install
 
 # The GPU machine has its own torch (Python 3.12) but not pydantic: fetch the wheels it lacks into .whl/,
 # to carry there (see docs/benchmarks.md). Versions follow what .venv resolved.
-GPU_WHEELS := pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5
+GPU_WHEELS := pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0
 wheels: install
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

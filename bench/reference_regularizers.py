@@ -1,6 +1,14 @@
 """The reference way, for the benchmark only: regularizers as autograd.Functions in the style of the
-public PyTorch ports (hysts' shake-shake draws alpha on the host and copies it over; owruby's ShakeDrop
-reads its gate back with `.item()`), each forcing a host round trip in every block.
+public PyTorch ports, each making the host wait for the GPU in every block.
+
+- Shake-Shake as in hysts/pytorch_image_classification: α and β drawn on the host in the block's forward
+  and copied to the device. A copy from pageable host memory is `cudaMemcpyAsync` then
+  `cudaStreamSynchronize`, so the host waits until every kernel queued before it has run: the same stall
+  as reading a value back, twice per block.
+- ShakeDrop as in owruby/ShakeDrop_pytorch: the gate drawn on the device and read back with `.item()` in
+  the forward and again in the backward of every block.
+
+`bench/engine.py` counts these synchronisations on a GPU (CUDA's sync debug mode, column syncs/step).
 """
 
 import torch
@@ -11,14 +19,14 @@ from worker.engine.regularizers import ShakeDrop, ShakeShake
 
 class _ShakeShakeFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x1, x2):
-        alpha = torch.rand(x1.size(0), 1, 1, 1).to(x1.device)  # drawn on the host, copied per block
+    def forward(ctx, x1, x2, alpha, beta):
+        ctx.save_for_backward(beta)
         return alpha * x1 + (1 - alpha) * x2
 
     @staticmethod
     def backward(ctx, grad):
-        beta = torch.rand(grad.size(0), 1, 1, 1).to(grad.device)
-        return beta * grad, (1 - beta) * grad
+        (beta,) = ctx.saved_tensors
+        return beta * grad, (1 - beta) * grad, None, None
 
 
 class _ShakeDropFunction(torch.autograd.Function):
@@ -26,7 +34,7 @@ class _ShakeDropFunction(torch.autograd.Function):
     def forward(ctx, x, survival_prob):
         gate = torch.empty(1, device=x.device).bernoulli_(survival_prob)
         ctx.save_for_backward(gate)
-        if gate.item() == 0:  # the host read-back that stalls the GPU queue in every block
+        if gate.item() == 0:  # read back to the host: the GPU queue drains in every block
             alpha = torch.empty(x.size(0), 1, 1, 1, device=x.device).uniform_(-1, 1)
             return alpha * x
         return x
@@ -42,7 +50,12 @@ class _ShakeDropFunction(torch.autograd.Function):
 
 class ReferenceShakeShake(nn.Module):
     def forward(self, x1, x2):
-        return _ShakeShakeFunction.apply(x1, x2) if self.training else 0.5 * (x1 + x2)
+        if not self.training:
+            return 0.5 * (x1 + x2)
+        # Drawn on the host, one value per image, and copied over with a blocking copy.
+        alpha = torch.rand(x1.size(0), 1, 1, 1).to(x1.device)
+        beta = torch.rand(x1.size(0), 1, 1, 1).to(x1.device)
+        return _ShakeShakeFunction.apply(x1, x2, alpha, beta)
 
 
 class ReferenceShakeDrop(nn.Module):
