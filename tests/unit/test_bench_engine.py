@@ -1,5 +1,7 @@
 """bench/engine.py runs end to end at its smallest configuration and prints its tables (never its speed)."""
 
+import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -45,3 +47,40 @@ def test_smallest_configuration_prints_every_table_with_its_columns():
 
     assert "ss8-2x4d: ours-eager" in out.split("## Targets", 1)[1]
     assert "| total |" in out.split("## Time taken", 1)[1]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "engine.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_gpu_report_prints_mfu_host_syncs_and_a_verdict_per_target(capsys):
+    # The GPU-only columns, from made-up figures: this machine has no GPU to produce real ones.
+    bench = load_bench()
+    names = ["ss26-2x96d", "pyramidnet272"]
+    rates = {("ss26-2x96d", "reference"): 3000.0, ("ss26-2x96d", "ours"): 16000.0,
+             ("pyramidnet272", "reference"): 1500.0, ("pyramidnet272", "ours"): 3000.0}
+    results = {}
+    for (name, variant), rate in rates.items():
+        r = {"images_per_second": rate, "peak_mb": 5000.0, "syncs_per_step": 24.0 if variant == "reference" else 0.01}
+        if variant == "ours":
+            r.update(first_epoch_seconds=60.0, eval_seconds=0.5, checkpoint_seconds=0.2, test_images=10000,
+                     graphs=2, graph_breaks=0, cudagraph_skips=0)
+        results[bench.Job(variant, name, 128)] = r
+    results[bench.Job("ours-cudagraphs", "pyramidnet272", 128)] = {"error": "skipped (time budget)"}
+    args = argparse.Namespace(test_size=10000)
+    bench.print_report(names, ["reference", "ours", "ours-cudagraphs"], lambda name: [128], results,
+                       {"ss26-2x96d": 22.66e9, "pyramidnet272": 26.93e9}, {"ss26-2x96d": 1, "pyramidnet272": 1},
+                       989e12, [], "ss26-2x96d", "ours", [], args, bench.Budget(None))
+    out = capsys.readouterr().out
+
+    _, rows = table(out, "Training throughput")
+    ours_96 = next(r for r in rows if r[0] == "ss26-2x96d" and r[2] == "ours")
+    assert ours_96[4:6] == ["5.33", "36.7%"] and ours_96[9:] == ["0.01", "2 graphs, 0 breaks"]
+    assert any(r[2] == "ours-cudagraphs" and r[3] == "skipped (time budget)" for r in rows)
+    targets = out.split("## Targets", 1)[1]
+    assert "PASS ss26-2x96d: ours 5.33x" in targets and "FAIL pyramidnet272: ours 2.00x" in targets
+    assert "PASS ss26-2x96d: ours MFU 36.7%" in targets
