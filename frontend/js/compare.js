@@ -215,6 +215,7 @@ class ComparePage {
     layout.margin.b = 56;
     layout.uirevision = `${this.options.metric}|${this.options.x}|${this.options.log}`; // keep the user's zoom across live updates
     await Plotly.react(this.chart, traces, layout, PLOT_CONFIG);
+    this.chart.dataset.drawn = String(Number(this.chart.dataset.drawn || 0) + 1); // for tests and the benchmark
     this.chartNote.textContent = this.note(series);
   }
 

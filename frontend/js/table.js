@@ -160,7 +160,7 @@ export function mount(root, ctx) {
 }
 
 function costSummary(dry) {
-  const hours = dry.gpu_hours < 0.01 ? "under 0.01" : number(dry.gpu_hours, dry.gpu_hours < 10 ? 2 : 0);
+  const hours = dry.gpu_hours < 0.01 ? "< 0.01" : number(dry.gpu_hours, dry.gpu_hours < 10 ? 2 : 0);
   return h("div", {},
     h("div", { class: "stats", style: "margin-bottom: 8px" },
       stat("Runs", number(dry.runs)), stat("Epochs", number(dry.epochs)), stat("GPU-hours", hours)),

@@ -1,0 +1,101 @@
+"""The launch form: a ShakeDrop run launched from it trains and its curve grows live; a bad field shows
+the API's 422 message beside it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import expect
+
+EPOCHS = 10
+
+
+def fill_tiny_shakedrop(page, *, depth: str = "11", epochs: int = EPOCHS) -> None:
+    """A bottleneck PyramidNet-11 with ShakeDrop on synthetic data: trains in seconds on a CPU."""
+    page.goto("/#/launch")
+    page.get_by_label("Dataset").select_option("synthetic")
+    page.get_by_label("Train size").fill("192")
+    page.get_by_label("Test size").fill("32")
+    page.get_by_label("Architecture").select_option("pyramidnet")
+    expect(page.get_by_label("Bottleneck blocks")).to_be_checked()
+    page.get_by_label("Depth", exact=True).fill(depth)
+    page.get_by_label("Alpha", exact=True).fill("8")
+    page.get_by_label("Regularization", exact=True).select_option("shakedrop")
+    page.get_by_label("Epochs", exact=True).fill(str(epochs))
+    page.get_by_label("Batch size").fill("32")
+
+
+def test_form_shows_only_the_fields_of_the_chosen_arch_and_method(page):
+    page.goto("/#/launch")
+    page.get_by_label("Architecture").select_option("shake_resnet")
+    expect(page.get_by_label("Width", exact=True)).to_be_visible()
+    expect(page.get_by_label("Alpha", exact=True)).to_have_count(0)
+    expect(page.get_by_label("Regularization", exact=True)).to_have_value("shake_shake")
+    expect(page.get_by_label("Forward")).to_be_visible()
+    # The paper's defaults for the arch: Shake-Shake 26 2x96d trains 1800 epochs from lr 0.2.
+    expect(page.get_by_label("Epochs", exact=True)).to_have_value("1800")
+    expect(page.get_by_label("Learning rate")).to_have_value("0.2")
+    page.get_by_label("Architecture").select_option("nasnet")
+    expect(page.get_by_label("Forward")).to_have_count(0)
+    expect(page.get_by_label("Final drop probability")).to_be_visible()
+    expect(page.get_by_label("Cutout size")).to_have_value("16")
+
+
+def test_preset_fills_the_form(page):
+    page.goto("/#/launch")
+    page.get_by_label("Preset").select_option(label="ShakeDrop PyramidNet-272 α200 (CIFAR-10; paper 2.31%)")
+    expect(page.get_by_label("Depth", exact=True)).to_have_value("272")
+    expect(page.get_by_label("Alpha", exact=True)).to_have_value("200")
+    expect(page.get_by_label("Regularization", exact=True)).to_have_value("shakedrop")
+    expect(page.get_by_role("button", name="Launch", exact=True)).to_be_enabled()
+    page.snap("launch-preset")
+
+
+def test_launched_shakedrop_run_curve_grows_live(page, live):
+    fill_tiny_shakedrop(page)
+    page.get_by_role("button", name="Launch", exact=True).click()
+    page.wait_for_url(re.compile(r"#/runs/\d+$"))
+    run_id = int(page.url.rsplit("/", 1)[1])
+    assert live.run(run_id)["method"] == "shakedrop"
+
+    seen = []  # the test curve's point count, sampled while the run trains
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        count = page.evaluate("() => document.getElementById('chart-error')?.data?.[1]?.x?.length || 0")
+        if count and (not seen or count != seen[-1]):
+            seen.append(count)
+        if count == EPOCHS:
+            break
+        time.sleep(0.25)
+    assert seen and seen[-1] == EPOCHS, f"the curve never reached {EPOCHS} points: {seen}"
+    assert len(seen) >= 2 and seen == sorted(seen), f"the curve did not grow while the run trained: {seen}"
+    expect(page.locator(".page-head .status")).to_have_text(re.compile("succeeded", re.I))
+    expect(page.get_by_text("Best test error")).to_be_visible()
+    page.snap("run-page")
+
+
+def test_bad_field_shows_the_api_message_inline(page):
+    page.console_watch.allow(r"status of 422")  # Chromium logs the 422 response itself
+    fill_tiny_shakedrop(page, depth="100")
+    page.get_by_role("button", name="Launch", exact=True).click()
+    depth = page.get_by_label("Depth", exact=True)
+    error = page.locator("#f-model-depth-error")
+    expect(error).to_contain_text("PyramidNet with bottleneck blocks needs depth = 9n+2")
+    expect(depth).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("alert").filter(has_text="Nothing was launched")).to_be_visible()
+    assert page.url.endswith("#/launch")
+    page.snap("launch-422")
+    depth.fill("20")  # editing the field clears its message
+    expect(error).to_be_hidden()
+
+
+def test_several_seeds_launch_an_experiment_and_open_their_comparison(page, live):
+    fill_tiny_shakedrop(page, epochs=2)
+    page.get_by_label("Seeds", exact=True).fill("2")
+    page.get_by_label("Name", exact=True).fill("two seeds from the form")
+    page.get_by_role("button", name="Launch", exact=True).click()
+    page.wait_for_url(re.compile(r"#/compare\?ids=\d+,\d+$"))
+    ids = [int(i) for i in page.url.split("ids=")[1].split(",")]
+    assert sorted(live.run(i)["seed"] for i in ids) == [0, 1]
+    expect(page.locator(".compare-table tbody tr")).to_have_count(1)  # one seed group

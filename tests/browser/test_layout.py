@@ -1,0 +1,40 @@
+"""Every page in a narrow window (400 px): no horizontal scrolling, nothing logged to the console."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .runs import create_run, finished
+
+NARROW = {"width": 400, "height": 820}
+
+
+@pytest.fixture(scope="module")
+def a_run(live):
+    return finished(live, create_run(live, name="a run seen in a narrow window"))[0]
+
+
+@pytest.mark.parametrize("name, path, ready", [
+    ("runs", "/#/runs", "tbody tr"),
+    ("run", "/#/runs/{id}", "#chart-error .main-svg"),
+    ("launch", "/#/launch", "#f-model-depth"),
+    ("compare", "/#/compare?ids={id}", "#compare-chart .main-svg"),
+    ("compare-picker", "/#/compare", "input[type=checkbox]"),
+    ("tables", "/#/tables", ".table-card"),
+    ("table", "/#/tables/shake_shake_table1_cifar10", ".paper-table"),
+])
+def test_narrow_window_has_no_horizontal_overflow(page, a_run, name, path, ready):
+    page.set_viewport_size(NARROW)
+    page.goto(path.format(id=a_run["id"]))
+    expect(page.locator(ready).first).to_be_visible()
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    page.snap(f"narrow-{name}")
+    assert overflow <= 0, f"{name}: {overflow}px wider than the window"
+
+
+def test_empty_launch_link_and_health(page):
+    page.goto("/#/runs")
+    expect(page.locator("#health")).to_have_text("Connected")
+    page.goto("/#/nowhere")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()

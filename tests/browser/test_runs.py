@@ -1,0 +1,49 @@
+"""The runs list: live without a reload, filters, cancel, re-run; plain empty and error states."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from .runs import create_run, finished, tiny_spec
+
+
+def row_of(page, run_id: int):
+    return page.locator("tbody tr", has=page.locator(f"a[href='#/runs/{run_id}']"))
+
+
+def test_new_run_appears_and_is_cancelled_without_a_reload(page, live):
+    page.goto("/#/runs")
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    run = create_run(live, tiny_spec(optim={"epochs": 400}), name="long run to cancel", tags=["browser-cancel"])
+    row = row_of(page, run["id"])
+    expect(row).to_be_visible()  # the 2-second refresh brought it in
+    expect(row.get_by_text("long run to cancel")).to_be_visible()
+    cancel = row.get_by_role("button", name=f"Cancel run {run['id']}")
+    cancel.click()
+    expect(cancel).to_have_text("Really cancel?")  # one stray click does nothing
+    cancel.click()
+    expect(row.locator(".status")).to_have_text(re.compile("cancelled", re.I), timeout=30_000)
+    page.snap("runs-list")
+
+
+def test_filters_and_rerun(page, live):
+    [run] = finished(live, create_run(live, name="finished run to re-run", tags=["browser-rerun"]))
+    page.goto("/#/runs")
+    page.get_by_label("Tag").fill("browser-rerun")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    assert "tag=browser-rerun" in page.url  # filters live in the address, so a reload keeps them
+    page.get_by_role("button", name=f"Re-run run {run['id']} with the same spec").click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    page.get_by_label("Status").select_option("succeeded")
+    expect(page.get_by_text(re.compile(r"of \d+ runs"))).to_be_visible()
+    page.get_by_label("Tag").fill("no-such-tag")
+    expect(page.get_by_text("No runs match these filters.")).to_be_visible()
+
+
+def test_unknown_run_is_said_plainly(page):
+    page.console_watch.allow(r"status of 404")
+    page.goto("/#/runs/987654")
+    expect(page.get_by_text("There is no run #987654")).to_be_visible()
+    expect(page.get_by_text("run 987654 not found")).to_be_visible()

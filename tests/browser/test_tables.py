@@ -1,0 +1,30 @@
+"""The papers' tables: reported beside reproduced, the profile's label on our numbers, Reproduce's cost."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+TABLE = "shakedrop_final_results"
+
+
+def test_table_shows_reported_beside_reproduced(page, live):
+    response = live.post(f"/api/tables/{TABLE}/reproduce", json={"seeds": 1, "profile": "smoke", "dry_run": False})
+    assert response.status_code == 200, response.text
+    for run_id in response.json()["created_run_ids"]:
+        live.wait_for_status(run_id, "succeeded", timeout=120)
+
+    page.goto("/#/tables")
+    expect(page.get_by_role("link", name=re.compile("ShakeDrop: final results"))).to_be_visible()
+    page.snap("tables")
+    page.goto(f"/#/tables/{TABLE}?profile=smoke")
+    cell = page.locator("td[data-cell='pyramidnet-272-a200:cifar10']")
+    expect(cell).to_have_attribute("data-status", "done")
+    expect(cell).to_contain_text("2.31")  # the paper's number
+    expect(cell.get_by_text(re.compile(r"n=1"))).to_be_visible()  # ours
+    expect(cell.locator(".profile-chip")).to_have_text(re.compile("^smoke test"))  # never mistaken for the paper's
+    expect(page.get_by_text("UNVERIFIED").first).to_be_visible()
+    page.get_by_role("button", name="Reproduce…").click()
+    expect(page.locator(".stat-label", has_text="GPU-hours")).to_be_visible()
+    page.snap("table")
