@@ -1,4 +1,4 @@
-"""ShakeLab's one settings object, read from `SHAKELAB_*` environment variables (and an optional `.env`).
+"""ShakeLab's one settings object, read from `SHAKELAB_*` environment variables.
 
 With nothing set, everything lives under `SHAKELAB_HOME` (default `~/.shakelab`): a SQLite database and
 an embedded broker (kombu's filesystem transport), so one machine needs no service installed. Setting
@@ -17,7 +17,9 @@ __all__ = ["Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHAKELAB_", env_file=".env", extra="ignore", frozen=True)
+    # The environment only: no `.env` file is read, so docker compose's `.env` beside a checkout never
+    # leaks into `make run` or the tests.
+    model_config = SettingsConfigDict(env_prefix="SHAKELAB_", extra="ignore", frozen=True)
 
     home: Path = Field(Path("~/.shakelab"), description="state: database, broker folder, runs, data")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under home")

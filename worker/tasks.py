@@ -30,8 +30,11 @@ log = logging.getLogger("shakelab.worker")
 app = current_celery()
 _shutting_down = threading.Event()
 
-# Set by `python -m worker --gpu N`: the GPU this worker's runs train on.
+# Set by `python -m worker --gpu N [--gpu-label L]`: the GPU index this worker's runs train on, and the
+# name runs record for it (they differ in a container, which sees its one GPU as index 0).
 GPU_ENV = "SHAKELAB_WORKER_GPU"
+GPU_LABEL_ENV = "SHAKELAB_WORKER_GPU_LABEL"
+CHECKPOINT = "checkpoint.pt"  # the engine's (worker/engine/training.py), named here to keep torch out
 
 
 @worker_shutting_down.connect
@@ -40,8 +43,8 @@ def _on_shutdown(**_):
 
 
 def worker_name() -> str:
-    gpu = os.environ.get(GPU_ENV)
-    return f"{socket.gethostname()}/gpu{gpu}" if gpu is not None else socket.gethostname()
+    label = os.environ.get(GPU_LABEL_ENV)
+    return f"{socket.gethostname()}/gpu{label}" if label is not None else socket.gethostname()
 
 
 @app.task(name=TRAIN_TASK)
@@ -52,7 +55,7 @@ def train_run(run_id: int) -> str:
     if _shutting_down.is_set():  # taken while stopping: have the dispatcher publish it again for another worker
         mark_dispatched(engine, run_id, None)
         return "deferred"
-    token = claim_run(engine, run_id, worker=worker_name(), gpu=gpu)
+    token = claim_run(engine, run_id, worker=worker_name(), gpu=os.environ.get(GPU_LABEL_ENV))
     if token is None:
         log.info("run %s is not queued (already taken, finished or cancelled); nothing to do", run_id)
         return "skipped"
@@ -74,8 +77,15 @@ class RunSupervisor:
 
     def supervise(self) -> str:
         with session_scope(self.db) as session:
-            spec = session.get(Run, self.run_id).spec
+            run = session.get(Run, self.run_id)
+            spec, recorded = run.spec, run.epochs_done
         run_dir = self.settings.run_dir(self.run_id)
+        if recorded and not (run_dir / CHECKPOINT).exists():
+            # Training again from epoch 1 would mix two trainings in one history.
+            error = (f"{recorded} epochs are recorded but the checkpoint is not in {run_dir}: every worker must "
+                     f"share the runs directory (SHAKELAB_RUNS_DIR)")
+            finish_run(self.db, self.run_id, self.token, "failed", error)
+            return "failed"
         run_dir.mkdir(parents=True, exist_ok=True)
         spec_path = run_dir / "submitted_spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))

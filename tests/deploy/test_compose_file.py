@@ -212,8 +212,8 @@ def test_each_gpu_worker_is_pinned_to_a_gpu_of_its_own(services):
         assert reservation["driver"] == "nvidia" and "count" not in reservation, name
         [gpu] = reservation["device_ids"]
         pinned[name] = gpu
-        # inside the container its one GPU is index 0, whichever it is on the box
-        assert _command(worker) == ["python", "-m", "worker", "--gpu", "0"], name
+        # inside the container its one GPU is index 0, whichever it is on the box; runs record the box's index
+        assert _command(worker) == ["python", "-m", "worker", "--gpu", "0", "--gpu-label", gpu], name
     assert pinned == {f"worker{k}": str(k) for k in range(len(workers))}
     assert len({w["hostname"] for w in workers.values()}) == len(workers)  # tells the workers apart
 

@@ -234,3 +234,21 @@ def test_the_documented_script_runs_a_seed_sweep_and_prints_final_errors(embedde
     assert any(line.startswith("seed 0: final test error") for line in lines)
     assert any(line.startswith("seed 1: final test error") for line in lines)
     assert lines[-1].startswith("mean ") and "over 2 seeds" in lines[-1]
+
+
+def test_a_run_whose_checkpoint_is_not_on_this_worker_fails_instead_of_training_again(embedded):
+    from backend.db import get_engine
+    from backend.settings import Settings
+    from backend.store import claim_run, record_epochs, release_run
+
+    system = embedded
+    run_id = system.post("/api/runs", json={"spec": long_spec(5)}).json()["id"]
+    engine = get_engine(Settings(home=system.home))
+    token = claim_run(engine, run_id, worker="elsewhere", gpu=None)  # trained on a box with its own disk
+    record_epochs(engine, run_id, token, [{"epoch": 1, "train_loss": 2.0, "train_error": 80.0, "test_loss": 2.0,
+                                          "test_error": 80.0, "lr": 0.1, "seconds": 1.0, "images_per_second": 64.0}])
+    release_run(engine, run_id, token, "its worker stopped")
+    system.start_worker()
+    run = system.wait_for_status(run_id, "failed", "succeeded", timeout=60)
+    assert run["status"] == "failed" and "checkpoint is not in" in run["error"] and "SHAKELAB_RUNS_DIR" in run["error"]
+    assert metrics(system, run_id)["epoch"] == [1]

@@ -110,7 +110,10 @@ def _compiled(model: nn.Module, device: torch.device, compile: bool | None, mode
         if compile:  # compiled by default: a model dynamo cannot compile still trains, eagerly
             from torch import _dynamo
             _dynamo.config.suppress_errors = True
-    return torch.compile(model, mode=mode) if compile else model
+    # Static shapes: a run has one full batch size and a partial last batch (and the same for evaluation).
+    # Left to its automatic dynamic shapes, dynamo would compile the partial batch as a dynamic-batch graph
+    # that then also serves every full batch after it; static, each size keeps a graph specialised to it.
+    return torch.compile(model, mode=mode, dynamic=False) if compile else model
 
 
 def _save_atomically(obj, path: Path) -> None:
