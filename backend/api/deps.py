@@ -24,8 +24,10 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def require_api_key(request: Request,
-                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def require_api_key(request: Request, credentials: Credentials) -> None:
     key = request.app.state.settings.api_key
     if not key:
         return

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from ...store import NotFound
@@ -13,7 +12,7 @@ from ...tables.profiles import DEFAULT_PROFILE, PROFILES, ProfileName
 from ...tables.reproduce import TooManyRuns, UnknownCells, reproduce_table
 from ...tables.results import table_list, table_view
 from ...tables.schemas import ReproduceOut, ReproduceRequest, TableListItem, TableOut
-from ..deps import db_session, require_api_key, wake_dispatcher
+from ..deps import Credentials, db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["tables"])
 
@@ -21,8 +20,6 @@ Db = Annotated[Session, Depends(db_session)]
 Profile = Annotated[ProfileName, Query(description="the setting the cells are matched at: " + "; ".join(
     f"{p.name}: {p.label}" for p in PROFILES.values()))]
 # The key is checked in the route rather than as a dependency: a dry run changes nothing and needs none.
-_bearer = HTTPBearer(auto_error=False, description="the server's SHAKELAB_API_KEY, when it has one")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 NOT_FOUND = {404: {"description": "no such table"}}
 
