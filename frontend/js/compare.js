@@ -246,9 +246,12 @@ class ComparePage {
       const y = group ? group.mean : m[key];
       if (group) traces.push(...bandTraces(s, group, x, o.band, color));
       const smoothed = o.smoothing ? smooth(y, o.smoothing) : null;
-      const hover = `%{y:.4g}<extra>${escapeHover(s.label)}</extra>`;
+      // A group's hover says over how many seeds the mean is taken (runs still training count less).
+      const hover = group ? `mean %{y:.4g} over %{customdata} seeds<extra>${escapeHover(s.label)}</extra>`
+        : `%{y:.4g}<extra>${escapeHover(s.label)}</extra>`;
       traces.push({
-        type: "scatter", mode: x.length <= 40 ? "lines+markers" : "lines", marker: { size: 5 }, x, y, name: s.label, legendgroup: s.key, showlegend: !smoothed,
+        type: "scatter", mode: x.length <= 40 ? "lines+markers" : "lines", marker: { size: 5 }, x, y, name: s.label,
+        customdata: group ? group.n : undefined, legendgroup: s.key, showlegend: !smoothed,
         line: { color: smoothed ? withAlpha(color, 0.3) : color, width: smoothed ? 1 : 1.8, dash },
         hovertemplate: hover, hoverinfo: smoothed ? "skip" : undefined,
       });

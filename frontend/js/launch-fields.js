@@ -71,8 +71,10 @@ export function fieldControl(field, path, value, onInput, { label = fieldLabel(p
       defaultNote.hidden = !differs;
       defaultNote.replaceChildren();
       if (differs) {
-        defaultNote.append(`default: ${choiceText(path, defaultValue)} · `,
-          h("button", { type: "button", class: "link-button", text: "reset", attrs: { "aria-label": `Reset ${label} to ${choiceText(path, defaultValue)}` }, onClick: onReset }));
+        // A blank optional number means "the engine's default" (1024 images) or "off" (no clipping).
+        const text = defaultValue == null && kind === "number" ? placeholderOf(field) : choiceText(path, defaultValue);
+        defaultNote.append(`default: ${text} · `,
+          h("button", { type: "button", class: "link-button", text: "reset", attrs: { "aria-label": `Reset ${label} to ${text}` }, onClick: onReset }));
       }
     },
   };

@@ -66,6 +66,7 @@ export function mount(root, ctx) {
         await growCharts(rows);
       }
       drawRun(statusChanged);
+      if (statusChanged && !metrics.epoch.length) await drawCharts();
       return isActive(run);
     } catch (error) {
       if (isAbort(error)) return false;
@@ -88,12 +89,13 @@ export function mount(root, ctx) {
     view.notice = h("div");
     view.stats = h("div", { class: "stats" });
     view.charts = h("div", { class: "charts" }, CHARTS.map(chartCard));
+    view.noCharts = h("div");
     view.spec = h("div", { class: "card" });
     view.details = h("div", { class: "card" });
     clear(root,
       h("p", { class: "muted", style: "margin-bottom: 6px" }, h("a", { href: "#/runs", text: "← All runs" })),
       h("div", { class: "page-head" }, h("div", {}, view.title, view.subtitle), view.actions),
-      view.problem, view.notice, view.stats, view.charts,
+      view.problem, view.notice, view.stats, view.noCharts, view.charts,
       h("div", { class: "two-col details-spec" }, view.details, view.spec));
     drawSpec();
   }
@@ -239,10 +241,10 @@ export function mount(root, ctx) {
   // ------------------------------------------------------------------------------------ charts
 
   async function drawCharts() {
-    if (!metrics.epoch.length) {
-      for (const chart of CHARTS) clear(view[`chart-${chart.id}`], emptyChart());
-      return;
-    }
+    // No epochs yet: one line saying why instead of four empty charts; they appear with the first epoch.
+    view.charts.hidden = !metrics.epoch.length;
+    clear(view.noCharts, metrics.epoch.length ? null : emptyChart());
+    if (!metrics.epoch.length) return;
     const Plotly = await loadPlotly();
     for (const chart of CHARTS) {
       const box = view[`chart-${chart.id}`];
@@ -259,7 +261,7 @@ export function mount(root, ctx) {
     const text = run.status === "queued" ? "No epochs yet: this run is waiting for a worker."
       : run.status === "running" ? "The first epoch is training; its point appears here when it ends."
         : "This run recorded no epochs.";
-    return h("div", { class: "chart-empty", text });
+    return h("div", { class: "card state", text });
   }
 
   function tracesOf(chart) {
