@@ -103,7 +103,7 @@ export function mount(root, ctx) {
     if (key === "tag" && state.tagInput.value.trim() !== value) state.tagInput.value = value;
     state.offset = 0;
     saveQuery();
-    showLoadingSoon();
+    state.loaded = false; // new filters: the next answer replaces the table rather than patching it
     poller.now();
   }
 
@@ -116,10 +116,6 @@ export function mount(root, ctx) {
 
   function saveQuery() {
     ctx.setQuery({ ...state.filters, order: state.order === "created" ? "" : state.order, offset: state.offset || "" });
-  }
-
-  function showLoadingSoon() {
-    state.loaded = false;
   }
 
   function apiQuery() {

@@ -7,19 +7,15 @@ uncaught exceptions fail the test. Screenshots go to test-artifacts/screenshots/
 
 from __future__ import annotations
 
-import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from tests.live import ROOT, LiveSystem
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from .chromium import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ConsoleWatch
+
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 900}
 
 
 def pytest_collection_modifyitems(items):
@@ -59,23 +55,6 @@ def screenshots():
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
     return SCREENSHOTS
-
-
-class ConsoleWatch:
-    """Console errors and uncaught exceptions of one page. `allow(pattern)` excuses an expected one, e.g.
-    Chromium's "Failed to load resource: ... status of 422" when a test sends a bad spec on purpose."""
-
-    def __init__(self, page):
-        self.errors: list[str] = []
-        self.allowed: list[re.Pattern] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text} ({m.location})"))
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    def allow(self, pattern: str) -> None:
-        self.allowed.append(re.compile(pattern))
-
-    def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
 
 
 @pytest.fixture
