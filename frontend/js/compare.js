@@ -351,7 +351,7 @@ function escapeHover(text) {
 function drawTable(container, series, differing, metricsById, options) {
   const bestOf = (s) => meanStd(s.runs.map((r) => r.best_test_error));
   const bests = series.map(bestOf);
-  const winner = argMin(bests.map((b) => (b ? b.mean : null)));
+  const lowest = Math.min(...bests.filter(Boolean).map((b) => b.mean));  // ties share the star
   const header = ["Series", "Status", options.group ? "Seeds" : "Seed", ...differing, "Best test error", "Last test error", "Best train error", "Epochs", "Training time"];
   const rows = series.map((s, i) => {
     const run = s.runs[0];
@@ -365,7 +365,7 @@ function drawTable(container, series, differing, metricsById, options) {
       h("td", {}, statusSummary(s.runs)),
       h("td", { class: "num", text: s.runs.map((r) => r.seed).join(", ") }),
       ...differing.map((p) => h("td", { class: "diff-value", text: specValue(getPath(run.spec, p)) })),
-      h("td", { class: "num" }, spread(best, i === winner), bestEpoch ? h("div", { class: "cell-sub", text: `epoch ${number(bestEpoch)}` }) : null),
+      h("td", { class: "num" }, spread(best, series.length > 1 && best?.mean === lowest), bestEpoch ? h("div", { class: "cell-sub", text: `epoch ${number(bestEpoch)}` }) : null),
       h("td", { class: "num" }, spread(meanStd(s.runs.map((r) => r.last_test_error)))),
       h("td", { class: "num" }, spread(meanStd(s.metrics.map((m) => (m.train_error.length ? Math.min(...m.train_error) : null))))),
       h("td", { class: "num", text: s.runs.map((r) => `${number(r.epochs_done)}/${number(r.epochs)}`).filter((v, k, a) => a.indexOf(v) === k).join(", ") }),
