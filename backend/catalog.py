@@ -83,19 +83,21 @@ def _depths(arch: str, cls) -> dict[str, list[int]] | None:
 def catalog() -> dict[str, Any]:
     model_classes = get_args(get_args(S.ModelSpec)[0])
     reg_classes = get_args(get_args(S.RegularizationSpec)[0])
+    datasets = S.DatasetSpec.model_json_schema()["properties"]["name"]["enum"]
     archs = []
     for cls in model_classes:
         arch = cls.model_fields["arch"].default
         archs.append({"arch": arch, "description": (cls.__doc__ or "").strip(),
                       "fields": _fields(cls, skip=("arch",)), "methods": list(S.ARCH_METHODS[arch]),
-                      "paper_defaults": S.paper_defaults(arch), "depths": _depths(arch, cls)})
+                      "paper_defaults": S.paper_defaults(arch), "depths": _depths(arch, cls),
+                      "paper_defaults_by_dataset": {d: S.paper_defaults(arch, d) for d in datasets}})
     methods = [{"method": cls.model_fields["method"].default, "description": (cls.__doc__ or "").strip(),
                 "fields": _fields(cls, skip=("method",))} for cls in reg_classes]
     run_fields = _fields(S.RunSpec, skip=("dataset", "model", "regularization", *SECTIONS))
     return {
         "archs": archs,
         "methods": methods,
-        "datasets": S.DatasetSpec.model_json_schema()["properties"]["name"]["enum"],
+        "datasets": datasets,
         "sections": {name: _fields(cls) for name, cls in SECTIONS.items()},
         "run": run_fields,
         "presets": [{**p, "resolved": S.parse_spec(p["spec"]).model_dump(mode="json")} for p in PRESETS],

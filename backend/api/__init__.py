@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +22,15 @@ log = logging.getLogger("shakelab.api")
 
 VERSION = "0.1.0"
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+
+
+class Frontend(StaticFiles):
+    """The dashboard's files, revalidated on every load (ETag, 304), so an upgrade shows at once."""
+
+    async def get_response(self, path, scope):
+        response = await super().get_response(path, scope)
+        response.headers.setdefault("Cache-Control", "no-cache")
+        return response
 
 
 def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> FastAPI:
@@ -54,10 +64,11 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     app.state.engine = get_engine(settings)
     app.state.dispatcher = None
     install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)  # metrics and compare answers shrink ~2x
     for module in (health, catalog, runs, experiments):
         app.include_router(module.router, prefix="/api")
     app.include_router(table_routes.router, prefix="/api")
     app.include_router(assets.router)  # before the static mount, which would otherwise answer /assets/*
     if FRONTEND.is_dir():
-        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
+        app.mount("/", Frontend(directory=FRONTEND, html=True), name="frontend")
     return app

@@ -81,10 +81,10 @@ class LaunchForm {
     for (const [section, fields] of Object.entries(this.catalog.sections)) {
       for (const field of fields) setPath(spec, `${section}.${field.name}`, clone(field.default ?? (field.type === "array" ? [] : null)));
     }
-    for (const [section, values] of Object.entries(this.archEntry(arch).paper_defaults)) {
+    // The paper's settings as the engine fills them for this dataset (no flips on digits, Cutout 8 on CIFAR-100).
+    for (const [section, values] of Object.entries(this.archEntry(arch).paper_defaults_by_dataset[dataset])) {
       for (const [key, value] of Object.entries(values)) setPath(spec, `${section}.${key}`, clone(value));
     }
-    datasetAdjustments(spec, dataset);
     spec.dataset.name = dataset;
     spec.model = { arch, ...fieldDefaults(this.archEntry(arch).fields) };
     spec.regularization = { method, ...fieldDefaults(this.methodEntry(method).fields) };
@@ -393,15 +393,6 @@ function labelOf(path) {
 
 function fieldDefaults(fields) {
   return Object.fromEntries(fields.map((f) => [f.name, clone(f.default ?? null)]));
-}
-
-/**
- * The dataset's adjustments to the paper's augmentation, as the engine's spec.paper_defaults makes them:
- * no flips for digits (a mirrored digit is another glyph), Cutout 8 instead of 16 on CIFAR-100.
- */
-function datasetAdjustments(spec, dataset) {
-  if (dataset === "digits") spec.augment.flip = false;
-  if (dataset === "cifar100" && spec.augment.cutout) spec.augment.cutout = 8;
 }
 
 function clone(value) {

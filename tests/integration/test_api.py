@@ -204,3 +204,30 @@ def test_catalog_offers_every_arch_method_and_a_shakedrop_pyramidnet_preset(plat
     preset = next(p for p in catalog["presets"] if p["id"] == "shakedrop_pyramidnet272")
     r = platform.client.post("/api/runs", json={"spec": preset["spec"]})
     assert r.status_code == 201 and r.json()["spec"] == preset["resolved"]
+
+
+def test_resolve_fills_the_papers_defaults_without_storing_a_run(platform):
+    before = platform.counts()
+    r = platform.client.post("/api/specs/resolve", json={"spec": {"model": {"arch": "nasnet"},
+                                                                  "regularization": {"method": "scheduled_drop_path"}}})
+    assert r.status_code == 200
+    spec = r.json()["spec"]
+    assert (spec["optim"]["batch_size"], spec["optim"]["lr"], spec["optim"]["grad_clip"], spec["augment"]["cutout"]) \
+        == (32, 0.025, 5.0, 16)
+    bad = platform.client.post("/api/specs/resolve", json={"spec": {"model": {"arch": "pyramidnet", "depth": 100}}})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "spec.model.depth"
+    assert platform.counts() == before
+
+
+def test_catalog_gives_the_papers_defaults_per_dataset(platform):
+    archs = {a["arch"]: a for a in platform.client.get("/api/catalog").json()["archs"]}
+    nasnet = archs["nasnet"]["paper_defaults_by_dataset"]
+    assert nasnet["cifar10"]["augment"]["cutout"] == 16 and nasnet["cifar100"]["augment"]["cutout"] == 8
+    assert archs["pyramidnet"]["paper_defaults_by_dataset"]["digits"]["augment"]["flip"] is False
+
+
+def test_large_answers_are_compressed_and_the_dashboard_is_revalidated(platform):
+    catalog = platform.client.get("/api/catalog", headers={"Accept-Encoding": "gzip"})
+    assert catalog.headers["content-encoding"] == "gzip"
+    page = platform.client.get("/")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
