@@ -57,7 +57,7 @@ class Model:
     title: str
     model: dict
     regularization: dict
-    batch_size: int  # the paper's, on one GPU
+    batch_size: int  # the paper's batch size, all of it on one device
     last: bool = False  # measured after the issue's models, if the time budget allows
 
 
@@ -105,13 +105,13 @@ MIN_JOB_SECONDS = 15  # a measurement is not started with less of the budget lef
 
 # ---------------------------------------------------------------------------------- one measurement
 
-def spec_for(name: str, batch_size: int, steps: int, test_size: int = 256, epochs: int = 2):
+def spec_for(name: str, batch_size: int, steps: int, test_size: int = 256):
     from worker.engine.spec import parse_spec
     m = MODELS[name]
     return parse_spec({
         "dataset": {"name": "synthetic", "train_size": max(16, batch_size * steps), "test_size": test_size},
         "model": m.model, "regularization": m.regularization,
-        "optim": {"epochs": epochs, "batch_size": batch_size},
+        "optim": {"epochs": 2, "batch_size": batch_size},
     })
 
 
@@ -373,14 +373,15 @@ class Measurement:
         return json.loads(stdout.strip().splitlines()[-1])
 
 
-def launch(job: Job, args, barrier: tuple[str, int] | None = None) -> Measurement:
+def launch(job: Job, args, barrier: tuple[str, int] | None = None, threads: int | None = None) -> Measurement:
     cmd = [sys.executable, __file__, "--one", job.name, "--variant", job.variant,
            "--batch-size", str(job.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--test-size", str(args.test_size)]
     if barrier is not None:
         cmd += ["--barrier", barrier[0], "--parties", str(barrier[1])]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
     stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=True, start_new_session=True)
+    process = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=True, start_new_session=True, env=env)
     return Measurement(process, stdout, stderr)
 
 
@@ -526,7 +527,7 @@ def main() -> None:
                     continue
                 started = time.monotonic()
                 shared_rows.append(measure_shared(Job(shared_variant, shared_name, batch_sizes(shared_name)[0]),
-                                                  k, args, budget))
+                                                  k, args, budget, on_gpu))
                 timings.append((label, time.monotonic() - started))
                 print(f"# {timings[-1][1]:6.1f} s  {label}: {shared_summary(shared_rows[-1])}", flush=True)
             continue
@@ -545,10 +546,13 @@ def main() -> None:
                  shared_variant, timings, args, budget)
 
 
-def measure_shared(job: Job, k: int, args, budget: Budget) -> dict:
+def measure_shared(job: Job, k: int, args, budget: Budget, on_gpu: bool) -> dict:
     """K processes training the same model on one device at once; aggregate images/s over their timed epochs."""
+    # On a CPU the runs split the cores between them, as a CPU deployment would, rather than each taking
+    # them all: oversubscribed threads measure the operating system's scheduler, not the engine.
+    threads = None if on_gpu else max(1, (os.cpu_count() or 1) // k)
     with tempfile.TemporaryDirectory() as barrier:
-        runs = collect([launch(job, args, barrier=(barrier, k)) for _ in range(k)], budget.left())
+        runs = collect([launch(job, args, (barrier, k), threads) for _ in range(k)], budget.left())
     errors = [r["error"] for r in runs if "error" in r]
     if errors:
         return {"runs": k, "error": errors[0]}
