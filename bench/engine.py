@@ -98,7 +98,8 @@ TARGET_MFU_MODEL, TARGET_MFU = "ss26-2x96d", 0.35
 
 # Dense bf16 tensor-core peaks (TFLOP/s), from the vendors' data sheets; the longest matching name wins.
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "GH200": 989.0,
-                    "H800": 989.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
+                    "H800": 989.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0,
+                    "A10": 125.0}
 
 MIN_JOB_SECONDS = 15  # a measurement is not started with less of the budget left
 
@@ -370,7 +371,10 @@ class Measurement:
             return {"error": self.stopped}
         if self.process.returncode != 0:
             return {"error": lines[-1] if lines else f"exit code {self.process.returncode}"}
-        return json.loads(stdout.strip().splitlines()[-1])
+        try:  # the result is the last line; anything printed before it is not ours to parse
+            return json.loads(stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            return {"error": f"no result in its output: {stdout.strip()[-200:]!r}"}
 
 
 def launch(job: Job, args, barrier: tuple[str, int] | None = None, threads: int | None = None) -> Measurement:
