@@ -170,6 +170,8 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     device = resolve_device(device)
     autocast_dtype = _autocast_dtype(spec, device)
     channels_last = device.type == "cuda"
+    if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(spec.seed)
 
     data = load_dataset(spec.dataset, data_dir, download=download)
