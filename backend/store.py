@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from sqlalchemy import Engine, Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,7 +23,8 @@ from .db import session_scope
 from .models import FINISHED, METRIC_FIELDS, Experiment, Metric, Run, RunTag, utcnow
 
 __all__ = [
-    "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "METRIC_COLUMNS",
+    "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "metrics_of",
+    "METRIC_COLUMNS",
     "request_cancel",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
     "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "NotFound",
@@ -109,15 +111,23 @@ METRIC_COLUMNS = ("epoch", *METRIC_FIELDS)
 
 
 def get_metrics(session: Session, run_id: int, after_epoch: int = 0) -> dict[str, list]:
-    """The run's epochs after `after_epoch`, column-wise ({"epoch": [...], "test_error": [...], ...}): a run
-    has thousands of epochs, read at once without ORM objects."""
+    """The run's epochs after `after_epoch`, column-wise ({"epoch": [...], "test_error": [...], ...})."""
     get_run(session, run_id)
+    return metrics_of(session, [run_id], after_epoch)[run_id]
+
+
+def metrics_of(session: Session, run_ids: list[int], after_epoch: int = 0) -> dict[int, dict[str, list]]:
+    """Several runs' epochs in one query, column-wise per run: thousands of rows per run are read at once,
+    as plain tuples (no ORM objects)."""
     table = Metric.__table__
-    query = (select(*(table.c[name] for name in METRIC_COLUMNS))
-             .where(table.c.run_id == run_id, table.c.epoch > after_epoch).order_by(table.c.epoch))
-    rows = session.execute(query).all()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(METRIC_COLUMNS)
-    return {name: list(values) for name, values in zip(METRIC_COLUMNS, columns, strict=True)}
+    query = (select(table.c.run_id, *(table.c[name] for name in METRIC_COLUMNS))
+             .where(table.c.run_id.in_(run_ids), table.c.epoch > after_epoch)
+             .order_by(table.c.run_id, table.c.epoch))
+    out = {run_id: {name: [] for name in METRIC_COLUMNS} for run_id in run_ids}
+    for run_id, rows in groupby(session.execute(query).all(), key=lambda row: row[0]):  # one fetchall
+        columns = list(zip(*rows, strict=True))[1:]
+        out[run_id] = {name: list(values) for name, values in zip(METRIC_COLUMNS, columns, strict=True)}
+    return out
 
 
 def request_cancel(session: Session, run_id: int) -> Run:

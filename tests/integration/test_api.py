@@ -231,3 +231,25 @@ def test_large_answers_are_compressed_and_the_dashboard_is_revalidated(platform)
     assert catalog.headers["content-encoding"] == "gzip"
     page = platform.client.get("/")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+
+
+def test_compare_returns_several_runs_and_their_metrics_in_one_answer(platform):
+    from backend.store import claim_run, record_epochs
+
+    ids = []
+    for seed, errors in ((0, [60.0, 40.0, 30.0]), (1, [70.0, 50.0])):
+        run_id = platform.client.post("/api/runs", json={"spec": {**TINY_SPEC, "seed": seed}}).json()["id"]
+        token = claim_run(platform.engine, run_id, worker="w", gpu=None)
+        record_epochs(platform.engine, run_id, token, [
+            {"epoch": e, "train_loss": 1.0, "train_error": err, "test_loss": 1.0, "test_error": err, "lr": 0.1,
+             "seconds": 1.0, "images_per_second": 10.0} for e, err in enumerate(errors, 1)])
+        ids.append(run_id)
+    empty = platform.client.post("/api/runs", json={"spec": TINY_SPEC}).json()["id"]
+    r = platform.client.get("/api/compare", params={"ids": [ids[1], ids[0], empty]})
+    assert r.status_code == 200
+    body = r.json()
+    assert [run["id"] for run in body["runs"]] == [ids[1], ids[0], empty]  # in the order asked
+    assert [m["test_error"] for m in body["metrics"]] == [[70.0, 50.0], [60.0, 40.0, 30.0], []]
+    assert body["metrics"][1]["wall_seconds"] == [1.0, 2.0, 3.0]
+    missing = platform.client.get("/api/compare", params={"ids": [ids[0], 9999]})
+    assert missing.status_code == 404 and "9999" in missing.json()["detail"]

@@ -55,9 +55,7 @@ MaxPoints = Annotated[int | None, Query(ge=8, le=100_000, description="thin to a
                                       "each stretch's lowest and highest train and test error")]
 
 
-def _metrics(db: Session, run_id: int, after_epoch: int = 0, max_points: int | None = None) -> Metrics:
-    run = store.get_run(db, run_id)
-    columns = store.get_metrics(db, run_id, after_epoch)
+def _metrics(run, columns: dict[str, list], after_epoch: int = 0, max_points: int | None = None) -> Metrics:
     before = run.train_seconds - sum(columns["seconds"]) if after_epoch else 0.0
     columns["wall_seconds"] = [before + s for s in accumulate(columns["seconds"])]
     total = len(columns["epoch"])
@@ -90,7 +88,8 @@ def downsample_keeping_extrema(columns: dict[str, list], max_points: int) -> lis
             summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
 def get_metrics(run_id: PathId, db: Db, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                 max_points: MaxPoints = None) -> Metrics:
-    return _metrics(db, run_id, after_epoch, max_points)
+    run = store.get_run(db, run_id)
+    return _metrics(run, store.get_metrics(db, run_id, after_epoch), after_epoch, max_points)
 
 
 @router.get("/compare", response_model=Comparison, responses={404: {"description": "no such run"}},
@@ -98,8 +97,13 @@ def get_metrics(run_id: PathId, db: Db, after_epoch: Annotated[int, Query(ge=0, 
 def compare(db: Db, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
             max_points: MaxPoints = 1000) -> Comparison:
     ids = list(dict.fromkeys(ids))
-    return Comparison(runs=[RunOut.of(store.get_run(db, i)) for i in ids],
-                      metrics=[_metrics(db, i, 0, max_points) for i in ids])
+    found, _ = store.find_runs(db, ids=ids, limit=len(ids))
+    runs = {run.id: run for run in found}
+    if missing := [i for i in ids if i not in runs]:
+        raise store.NotFound(f"run {missing[0]} not found")
+    columns = store.metrics_of(db, ids)
+    return Comparison(runs=[RunOut.of(runs[i]) for i in ids],
+                      metrics=[_metrics(runs[i], columns[i], 0, max_points) for i in ids])
 
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
