@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     app.state.engine = get_engine(settings)
     app.state.dispatcher = None
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=2048)  # metrics and compare answers shrink ~2x
+    # Level 3: the compare answer shrinks ~2x at a fraction of the default level 9's time (14 MB: 0.1 s, not 0.9 s).
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=3)
     for module in (health, catalog, runs, experiments):
         app.include_router(module.router, prefix="/api")
     app.include_router(table_routes.router, prefix="/api")
