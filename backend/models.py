@@ -126,6 +126,18 @@ class Metric(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Worker(Base):
+    """A worker process, as it last said it was alive: how the API knows whether anyone will train."""
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    gpu: Mapped[str | None] = mapped_column(String(40))
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column()
+
+
 Index("ix_runs_status_dispatched", Run.status, Run.dispatched_at)
 
 METRIC_FIELDS = ("train_loss", "train_error", "test_loss", "test_error", "lr", "seconds", "images_per_second")

@@ -189,10 +189,21 @@ class ExperimentOut(BaseModel):
     runs: list[RunOut]
 
 
+class WorkerOut(BaseModel):
+    name: str = Field(description="host[/gpuN]#pid")
+    gpu: str | None
+    slots: int = Field(description="runs it trains at once")
+    started_at: datetime
+    last_seen: datetime
+    stopped_at: datetime | None
+    alive: bool = Field(description="seen within SHAKELAB_STALE_AFTER_SECONDS and not stopped")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"]
     database: Literal["up", "down"]
     broker: Literal["up", "down"]
+    workers: int | None = Field(description="workers alive now (null while the database is down)")
     broker_url: str = Field(description="the broker's kind and host, without credentials")
     database_url: str = Field(description="the database's kind and host, without credentials")
     version: str

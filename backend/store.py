@@ -20,14 +20,15 @@ from sqlalchemy.orm import Session
 from worker.engine.spec import RunSpec
 
 from .db import session_scope
-from .models import FINISHED, METRIC_FIELDS, Experiment, Metric, Run, RunTag, utcnow
+from .models import FINISHED, METRIC_FIELDS, Experiment, Metric, Run, RunTag, Worker, utcnow
 
 __all__ = [
     "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "metrics_of",
     "METRIC_COLUMNS",
     "request_cancel",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
-    "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "NotFound",
+    "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "worker_seen", "worker_stopped", "find_workers",
+    "NotFound",
 ]
 
 
@@ -277,3 +278,32 @@ def requeue_stale(engine: Engine, *, stale_after: float, max_attempts: int) -> d
             if done:
                 outcome[kind].append(run_id)
     return outcome
+
+
+# ------------------------------------------------------------------------------------------ workers
+
+FORGET_WORKERS_AFTER = timedelta(days=7)
+
+
+def worker_seen(engine: Engine, name: str, *, gpu: str | None, slots: int) -> None:
+    """A worker says it is alive (every heartbeat); workers silent for a week are forgotten."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        seen = session.execute(update(Worker).where(Worker.name == name)
+                               .values(last_seen=now, gpu=gpu, slots=slots, stopped_at=None)).rowcount
+        if not seen:
+            session.add(Worker(name=name, gpu=gpu, slots=slots, started_at=now, last_seen=now))
+            session.execute(Worker.__table__.delete().where(Worker.last_seen < now - FORGET_WORKERS_AFTER))
+
+
+def worker_stopped(engine: Engine, name: str) -> None:
+    with session_scope(engine) as session:
+        session.execute(update(Worker).where(Worker.name == name).values(stopped_at=utcnow()))
+
+
+def find_workers(session: Session, *, alive_within: float) -> list[tuple[Worker, bool]]:
+    """Every known worker, newest first, with whether it is alive (seen within `alive_within` seconds and
+    not stopped)."""
+    cutoff = utcnow() - timedelta(seconds=alive_within)
+    workers = session.scalars(select(Worker).order_by(Worker.last_seen.desc())).all()
+    return [(w, w.stopped_at is None and w.last_seen >= cutoff) for w in workers]

@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> None:
                         "$SHAKELAB_RUNS_PER_GPU or 1)")
     p.add_argument("--loglevel", default="INFO")
     args = p.parse_args(argv)
-    from .tasks import GPU_ENV, GPU_LABEL_ENV
+    from .tasks import GPU_ENV, GPU_LABEL_ENV, SLOTS_ENV
 
+    os.environ[SLOTS_ENV] = str(args.runs_per_gpu)
     if args.gpu is not None:
         os.environ[GPU_ENV] = args.gpu
     if args.gpu_label or args.gpu is not None:

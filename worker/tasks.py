@@ -15,13 +15,22 @@ import socket
 import threading
 import time
 
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.db import get_engine, session_scope
 from backend.models import Run
 from backend.settings import Settings, get_settings
-from backend.store import claim_run, finish_run, heartbeat, mark_dispatched, record_epochs, release_run
+from backend.store import (
+    claim_run,
+    finish_run,
+    heartbeat,
+    mark_dispatched,
+    record_epochs,
+    release_run,
+    worker_seen,
+    worker_stopped,
+)
 
 from .celery_app import TRAIN_TASK, current_celery
 from .engine_process import EngineProcess
@@ -34,12 +43,37 @@ _shutting_down = threading.Event()
 # name runs record for it (they differ in a container, which sees its one GPU as index 0).
 GPU_ENV = "SHAKELAB_WORKER_GPU"
 GPU_LABEL_ENV = "SHAKELAB_WORKER_GPU_LABEL"
+SLOTS_ENV = "SHAKELAB_WORKER_SLOTS"  # runs trained at once (--runs-per-gpu)
 CHECKPOINT = "checkpoint.pt"  # the engine's (worker/engine/training.py), named here to keep torch out
 
 
 @worker_shutting_down.connect
 def _on_shutdown(**_):
     _shutting_down.set()
+
+
+@worker_ready.connect
+def _announce_presence(**_):
+    """Tell the database this worker is alive, every heartbeat, until it stops (GET /api/workers)."""
+    settings = get_settings()
+    engine = get_engine(settings)
+    name = f"{worker_name()}#{os.getpid()}"
+    slots = int(os.environ.get(SLOTS_ENV, "1"))
+
+    def beat() -> None:
+        while True:
+            try:
+                worker_seen(engine, name, gpu=os.environ.get(GPU_LABEL_ENV), slots=slots)
+            except SQLAlchemyError as exc:
+                log.warning("worker presence not recorded (%s); will retry", exc.__class__.__name__)
+            if _shutting_down.wait(settings.heartbeat_seconds):
+                break
+        try:
+            worker_stopped(engine, name)
+        except SQLAlchemyError:
+            pass  # its last_seen goes stale instead
+
+    threading.Thread(target=beat, name="shakelab-presence", daemon=True).start()
 
 
 def worker_name() -> str:

@@ -15,7 +15,7 @@ from ..db import get_engine, migrate
 from ..dispatch import Dispatcher
 from ..settings import Settings, get_settings
 from .errors import install_error_handlers
-from .routes import assets, catalog, experiments, health, runs
+from .routes import assets, catalog, experiments, health, runs, workers
 from .routes import tables as table_routes
 
 log = logging.getLogger("shakelab.api")
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     install_error_handlers(app)
     # Level 3: the compare answer shrinks ~2x at a fraction of the default level 9's time (14 MB: 0.1 s, not 0.9 s).
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=3)
-    for module in (health, catalog, runs, experiments):
+    for module in (health, catalog, runs, experiments, workers):
         app.include_router(module.router, prefix="/api")
     app.include_router(table_routes.router, prefix="/api")
     app.include_router(assets.router)  # before the static mount, which would otherwise answer /assets/*

@@ -90,6 +90,7 @@ function highlightNav(section) {
 // ------------------------------------------------------------------------------------ server health
 
 const healthChip = document.getElementById("health");
+const workersChip = document.getElementById("workers");
 const banner = document.getElementById("banner");
 
 async function checkHealth() {
@@ -97,10 +98,22 @@ async function checkHealth() {
     const health = await api.health();
     showHealth(health.status === "ok" ? "ok" : "warn",
       health.status === "ok" ? "Connected" : "Broker down: runs wait in the queue", null);
+    showWorkers(health.workers);
   } catch (error) {
+    showWorkers(null);
     if (error.status === 503) showHealth("bad", "Database down", error.message);
     else showHealth("bad", "Server unreachable", "Cannot reach the ShakeLab server. Pages will refresh once it answers again.");
   }
+}
+
+/** How many workers will train: with none, queued runs wait, and the chip says how to start one. */
+function showWorkers(count) {
+  workersChip.hidden = count === null || count === undefined;
+  if (workersChip.hidden) return;
+  workersChip.className = `health health-${count ? "ok" : "warn"}`;
+  workersChip.title = count ? "Workers alive now (GET /api/workers)" : "Queued runs wait until a worker starts: `make run` starts one, or `python -m worker --gpu N`";
+  clear(workersChip, h("span", { class: "status-dot", attrs: { "aria-hidden": "true" } }),
+    count ? `${count} worker${count === 1 ? "" : "s"}` : "No worker running");
 }
 
 function showHealth(level, text, bannerText) {
@@ -112,4 +125,4 @@ function showHealth(level, text, bannerText) {
 
 window.addEventListener("hashchange", route);
 route();
-poll(checkHealth, 15000);
+poll(checkHealth, 10000);

@@ -55,6 +55,7 @@ def test_empty_server_invites_a_first_launch(open_page, guarded):
     page = open_page(guarded)
     page.goto("/#/runs")
     expect(page.get_by_text("No runs yet — launch one.")).to_be_visible()
+    expect(page.locator("#workers")).to_have_text("No worker running")  # this server has none
     expect(page.get_by_role("link", name="Launch a run").last).to_have_attribute("href", "#/launch")
     page.snap("runs-empty")
     page.goto("/#/compare")

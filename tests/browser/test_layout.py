@@ -36,5 +36,6 @@ def test_narrow_window_has_no_horizontal_overflow(page, a_run, name, path, ready
 def test_empty_launch_link_and_health(page):
     page.goto("/#/runs")
     expect(page.locator("#health")).to_have_text("Connected")
+    expect(page.locator("#workers")).to_have_text("1 worker", timeout=15_000)
     page.goto("/#/nowhere")
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()

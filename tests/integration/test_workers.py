@@ -252,3 +252,22 @@ def test_a_run_whose_checkpoint_is_not_on_this_worker_fails_instead_of_training_
     run = system.wait_for_status(run_id, "failed", "succeeded", timeout=60)
     assert run["status"] == "failed" and "checkpoint is not in" in run["error"] and "SHAKELAB_RUNS_DIR" in run["error"]
     assert metrics(system, run_id)["epoch"] == [1]
+
+
+def test_the_api_knows_which_workers_are_alive(embedded):
+    system = embedded
+    assert system.get("/api/health").json()["workers"] == 0 and system.get("/api/workers").json() == []
+    stopped = system.start_worker("--gpu", "0", "--gpu-label", "3", "--runs-per-gpu", "2")
+    killed = system.start_worker()
+    system.wait_until(lambda: system.get("/api/health").json()["workers"] == 2, 60, "two workers alive")
+    workers = {w["name"].split("#")[0]: w for w in system.get("/api/workers").json()}
+    labelled = next(w for name, w in workers.items() if name.endswith("/gpu3"))
+    assert (labelled["gpu"], labelled["slots"], labelled["alive"]) == ("3", 2, True)
+
+    stopped.send_signal(signal.SIGTERM)  # a graceful stop says so at once
+    stopped.wait(30)
+    system.wait_until(lambda: system.get("/api/health").json()["workers"] == 1, 10, "the stopped worker to leave")
+    killed.send_signal(signal.SIGKILL)  # a killed one falls silent: not alive once its presence is stale
+    killed.wait()
+    system.wait_until(lambda: system.get("/api/health").json()["workers"] == 0, 15, "the killed worker to go stale")
+    assert [w["alive"] for w in system.get("/api/workers").json()] == [False, False]

@@ -5,21 +5,24 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from worker.celery_app import celery_for
 
 from ...schemas import Health
+from ...store import find_workers
 
 router = APIRouter(tags=["health"])
 
 
-def _database_up(engine) -> bool:
+def _workers_alive(engine, stale_after: float) -> int | None:
+    """Workers alive now; None when the database does not answer."""
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
+        with Session(engine) as session:
+            session.execute(text("SELECT 1"))
+            return sum(alive for _, alive in find_workers(session, alive_within=stale_after))
     except SQLAlchemyError:
-        return False
+        return None
 
 
 def _broker_up(settings) -> bool:
@@ -42,10 +45,11 @@ def _public_url(url: str) -> str:
             summary="The state of the database and the broker")
 def get_health(request: Request):
     settings = request.app.state.settings
-    database = _database_up(request.app.state.engine)
+    workers = _workers_alive(request.app.state.engine, settings.stale_after_seconds)
+    database = workers is not None
     broker = _broker_up(settings)
     body = Health(status="ok" if database and broker else ("degraded" if database else "down"),
-                  database="up" if database else "down", broker="up" if broker else "down",
+                  database="up" if database else "down", broker="up" if broker else "down", workers=workers,
                   broker_url=_public_url(settings.resolved_broker_url).split("?")[0],
                   database_url=_public_url(settings.resolved_database_url), version=request.app.version)
     return JSONResponse(body.model_dump(), status_code=200 if database else 503)
