@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -28,3 +29,26 @@ def test_table_shows_reported_beside_reproduced(page, live):
     page.get_by_role("button", name="Reproduce…").click()
     expect(page.locator(".stat-label", has_text="GPU-hours")).to_be_visible()
     page.snap("table")
+
+
+def test_reproduce_from_the_page_fills_the_cells_in_live(page, live):
+    table = "shakedrop_alpha_beta_sweep_cifar100"
+    page.goto(f"/#/tables/{table}?profile=smoke")
+    cells = page.locator("td[data-cell]")
+    expect(cells).to_have_count(3)
+    expect(page.locator("td[data-cell][data-status='missing']")).to_have_count(3)
+    page.get_by_role("button", name="Reproduce…").click()
+    page.get_by_label("Seeds per cell").fill("1")
+    page.get_by_role("button", name="Queue 3 runs").click()
+    # no reload from here on: the page polls and each cell moves on as its run is queued, trains and ends
+    expect(page.locator("td[data-cell][data-status='missing']")).to_have_count(0, timeout=15_000)
+    seen, deadline = set(), time.monotonic() + 120
+    while True:
+        now = cells.evaluate_all("cells => cells.map(c => c.dataset.status)")
+        if all(status == "done" for status in now):
+            break
+        seen.update(now)
+        assert time.monotonic() < deadline, now
+        page.wait_for_timeout(200)
+    assert seen & {"queued", "running"}, seen  # the cells were seen filling in, not only finished
+    expect(cells.first.get_by_text(re.compile(r"n=1"))).to_be_visible()
