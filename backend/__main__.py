@@ -18,12 +18,12 @@ import sys
 from .settings import get_settings
 
 
-def _serve(settings, *, dispatch: bool = True) -> None:
+def _serve(settings) -> None:
     import uvicorn
 
     from .api import create_app
 
-    uvicorn.run(create_app(settings, dispatch=dispatch), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="info")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -50,7 +51,7 @@ class ExperimentCreate(_Body):
 
     @model_validator(mode="after")
     def _size(self):
-        count = len(self.seeds or [None]) * _product([len(v) for v in self.grid.values()])
+        count = len(self.seeds or [None]) * math.prod(len(v) for v in self.grid.values())
         if count > MAX_RUNS_PER_REQUEST:
             raise ValueError(f"this experiment would create {count} runs; at most {MAX_RUNS_PER_REQUEST}")
         return self
@@ -72,13 +73,6 @@ class ExperimentCreate(_Body):
                                       "message": e["message"] + (f" (with {where})" if where else "")}
                                      for e in exc.errors]) from None
         return specs
-
-
-def _product(sizes: list[int]) -> int:
-    out = 1
-    for n in sizes:
-        out *= n
-    return out
 
 
 def _with_values(spec: dict, values: dict[str, Any]) -> dict:

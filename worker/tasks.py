@@ -132,16 +132,14 @@ class RunSupervisor:
                 engine.stop()
                 return "lost"
             if _shutting_down.is_set():
-                engine.stop()
-                self._flush()
+                self._stop(engine)
                 release_run(self.db, self.run_id, self.token,
                             "its worker stopped; back in the queue, to resume from its last checkpoint")
                 return "released"
             if time.monotonic() >= next_beat:
                 state = self._beat()
                 if state in ("cancel", "lost"):
-                    engine.stop()
-                    self._flush()
+                    self._stop(engine)
                     if state == "cancel":
                         finish_run(self.db, self.run_id, self.token, "cancelled", "cancelled while running")
                     return state
@@ -159,6 +157,12 @@ class RunSupervisor:
         log.warning("run %s failed: %s", self.run_id, error)
         finish_run(self.db, self.run_id, self.token, "failed", error)
         return "failed"
+
+    def _stop(self, engine: EngineProcess) -> None:
+        """Stop the engine and store the epochs it finished before it stopped."""
+        engine.stop()
+        self.pending += engine.finish()
+        self._flush()
 
     def _flush(self) -> bool:
         """Store pending epochs; False only if another worker owns the run now (a database outage keeps
