@@ -122,6 +122,9 @@ class Metric(Base):
     lr: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
     images_per_second: Mapped[float] = mapped_column(Float)
+    # Only for runs with a validation split (`dataset.validation` > 0); older runs have none.
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_error: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -135,6 +138,8 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     stopped_at: Mapped[datetime | None] = mapped_column()
+    # What the worker can train without a download: {"cifar10": true, ...}, and whether it may download.
+    datasets: Mapped[dict | None] = mapped_column(JSON)
 
 
 Index("ix_runs_status_dispatched", Run.status, Run.dispatched_at)

@@ -1,0 +1,29 @@
+"""workers report the datasets they hold; epochs record validation figures
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("workers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("datasets", sa.JSON(), nullable=True))
+    with op.batch_alter_table("metrics", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("val_loss", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("val_error", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("metrics", schema=None) as batch_op:
+        batch_op.drop_column("val_error")
+        batch_op.drop_column("val_loss")
+    with op.batch_alter_table("workers", schema=None) as batch_op:
+        batch_op.drop_column("datasets")
