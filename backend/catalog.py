@@ -1,7 +1,7 @@
 """What a run spec can say, for forms and scripts: archs, methods, datasets, their fields, and presets.
 
-Everything is read from the engine's spec models (one description of each field); only the presets are
-written here.
+Everything is read from the engine's spec models (one description of each field); the presets that name a
+paper's result are the papers' tables' cells (backend/tables/data.py), the others are written here.
 """
 
 from __future__ import annotations
@@ -11,44 +11,52 @@ from typing import Any, get_args
 
 from worker.engine import spec as S
 
+from .tables.data import get_table
+
 SECTIONS = {"dataset": S.DatasetSpec, "augment": S.AugmentSpec, "optim": S.OptimSpec, "schedule": S.ScheduleSpec}
 
-# The papers' headline runs, and a small one that trains in a minute on a CPU.
-PRESETS: list[dict[str, Any]] = [
-    {"id": "shakedrop_pyramidnet272", "label": "ShakeDrop PyramidNet-272 α200 (CIFAR-10; paper 2.31%)",
-     "spec": {"dataset": {"name": "cifar10"},
-              "model": {"arch": "pyramidnet", "depth": 272, "alpha": 200, "bottleneck": True},
-              "regularization": {"method": "shakedrop"}}},
-    {"id": "shake_shake_26_2x96d", "label": "Shake-Shake 26 2x96d S-S-I (CIFAR-10; paper 2.86%)",
-     "spec": {"dataset": {"name": "cifar10"}, "model": {"arch": "shake_resnet", "depth": 26, "width": 96},
-              "regularization": {"method": "shake_shake", "forward": "shake", "backward": "shake",
-                                 "level": "image"}}},
-    {"id": "shake_shake_26_2x32d", "label": "Shake-Shake 26 2x32d S-S-I (CIFAR-10; paper 3.55%)",
-     "spec": {"dataset": {"name": "cifar10"}, "model": {"arch": "shake_resnet", "depth": 26, "width": 32},
-              "regularization": {"method": "shake_shake"}}},
-    {"id": "shake_resnext_29_2x4x64d", "label": "Shake-Shake ResNeXt-29 2x4x64d S-E-I (CIFAR-100; paper 15.85%)",
-     "spec": {"dataset": {"name": "cifar100"},
-              "model": {"arch": "shake_resnext", "depth": 29, "cardinality": 4, "base_width": 64},
-              "regularization": {"method": "shake_shake", "forward": "shake", "backward": "even",
-                                 "level": "image"}}},
-    {"id": "shakedrop_pyramidnet110", "label": "ShakeDrop PyramidNet-110 α270 (CIFAR-100, 300 epochs)",
-     "spec": {"dataset": {"name": "cifar100"},
-              "model": {"arch": "pyramidnet", "depth": 110, "alpha": 270, "bottleneck": False},
-              "regularization": {"method": "shakedrop"},
-              "optim": {"epochs": 300, "lr": 0.5},
-              "schedule": {"kind": "multistep", "milestones": [0.5, 0.75], "gamma": 0.1}}},
-    {"id": "nasnet_a_6_32", "label": "NASNet-A (6, 32) + ScheduledDropPath (CIFAR-10; paper 2.65%)",
-     "spec": {"dataset": {"name": "cifar10"}, "model": {"arch": "nasnet", "cells": 6, "filters": 32},
-              "regularization": {"method": "scheduled_drop_path"}}},
-    {"id": "stochastic_depth_resnet110", "label": "Stochastic depth ResNet-110 (CIFAR-10)",
-     "spec": {"dataset": {"name": "cifar10"}, "model": {"arch": "resnet", "depth": 110},
-              "regularization": {"method": "stochastic_depth"}}},
+# Presets that name a paper's result are that table cell, spec and number alike (backend/tables/data.py):
+# a run launched from one fills the cell. (preset id, name, table id, cell key)
+PAPER_PRESETS: tuple[tuple[str, str, str, str], ...] = (
+    ("shakedrop_pyramidnet272", "ShakeDrop PyramidNet-272 α200 + Random Erasing", "shakedrop_final_results",
+     "pyramidnet-272-a200:cifar10"),
+    ("shake_shake_26_2x96d", "Shake-Shake 26 2x96d S-S-I", "shake_shake_table1_cifar10", "s-s-i:2x96d"),
+    ("shake_shake_26_2x32d", "Shake-Shake 26 2x32d S-S-I", "shake_shake_table1_cifar10", "s-s-i:2x32d"),
+    ("shake_resnext_29_2x4x64d", "Shake-Shake ResNeXt-29 2x4x64d S-E-I", "shake_shake_table2_cifar100",
+     "s-e-i:29-2x4x64d"),
+    ("shakedrop_pyramidnet110", "ShakeDrop PyramidNet-110 α270, Pixel level, 300 epochs",
+     "shakedrop_level_comparison_cifar100", "pixel:error"),
+    ("nasnet_a_6_32", "NASNet-A (6, 32) + ScheduledDropPath + Cutout", "nasnet_a_cifar10", "n6-f32-cutout:error"),
+    ("resdrop_resnet110", "ResDrop (stochastic depth as ShakeDrop α = β = 0) ResNet-110",
+     "shakedrop_regularization_comparison", "resnet-110:resdrop"),
+)
+
+# Runs that name no paper result.
+OTHER_PRESETS: list[dict[str, Any]] = [
     {"id": "demo_digits", "label": "Demo: ShakeDrop PyramidNet-20 on digits (a minute on a CPU)",
      "spec": {"dataset": {"name": "digits"},
               "model": {"arch": "pyramidnet", "depth": 20, "alpha": 24, "bottleneck": False},
               "regularization": {"method": "shakedrop"},
               "optim": {"epochs": 15, "batch_size": 64, "lr": 0.1}}},
 ]
+
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+
+def paper_preset(preset_id: str, name: str, table_id: str, cell_key: str) -> dict[str, Any]:
+    """A preset built from a table's cell: its spec, and its label with the cell's reported number."""
+    table = get_table(table_id)
+    [(row, cell)] = [(row, cell) for key, row, cell in table.cells() if key == cell_key]
+    dataset = DATASET_LABELS[cell.spec["dataset"]["name"]]
+    unverified = ", UNVERIFIED" if cell.verification == "UNVERIFIED" else ""
+    return {"id": preset_id, "label": f"{name} ({dataset}; paper {cell.reported:.2f}%{unverified})",
+            "spec": cell.spec,
+            "table": {"id": table_id, "cell": cell_key, "title": table.title, "reported": cell.reported,
+                      "verification": cell.verification}}
+
+
+def presets() -> list[dict[str, Any]]:
+    return [*(paper_preset(*p) for p in PAPER_PRESETS), *OTHER_PRESETS]
 
 
 def _fields(model, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -100,5 +108,5 @@ def catalog() -> dict[str, Any]:
         "datasets": datasets,
         "sections": {name: _fields(cls) for name, cls in SECTIONS.items()},
         "run": run_fields,
-        "presets": [{**p, "resolved": S.parse_spec(p["spec"]).model_dump(mode="json")} for p in PRESETS],
+        "presets": [{**p, "resolved": S.parse_spec(p["spec"]).model_dump(mode="json")} for p in presets()],
     }

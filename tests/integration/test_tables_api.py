@@ -100,7 +100,7 @@ def lab(request, tmp_path):
     url = f"sqlite:///{tmp_path / 'shakelab.db'}" if request.param == "sqlite" else \
         request.getfixturevalue("postgres_url")
     settings = make_lab(tmp_path, url)
-    with TestClient(create_app(settings, dispatch=False)) as client:  # its lifespan migrates the database
+    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:  # its lifespan migrates the database
         yield Lab(client, get_engine(settings))
 
 
@@ -144,6 +144,40 @@ def test_unverified_and_unretrieved_numbers_are_labelled(lab):
     assert alpha_beta["vanilla:error"]["verification"] == "UNVERIFIED"
     levels = cells(lab.table(LEVELS))
     assert (levels["image:error"]["reported"], levels["image:error"]["verification"]) == (None, "missing")
+
+
+# ---------------------------------------------------------------------------------------------- presets
+
+def test_every_preset_that_names_a_paper_result_is_that_cells_spec(lab):
+    """Resolved as the API resolves any spec, a paper preset has its cell's spec key and its reported number."""
+    presets = lab.client.get("/api/catalog").json()["presets"]
+    naming = [p for p in presets if "paper" in p["label"]]
+    assert {p["id"] for p in naming} >= {"shakedrop_pyramidnet272", "shakedrop_pyramidnet110", "nasnet_a_6_32"}
+    for preset in presets:
+        assert ("table" in preset) == (preset in naming), preset["id"]
+    for preset in naming:
+        resolved = lab.client.post("/api/specs/resolve", json={"spec": preset["spec"]})
+        assert resolved.status_code == 200, resolved.text
+        table, key = preset["table"]["id"], preset["table"]["cell"]
+        [cell] = [c for c in table_specs(table, "full") if c.key == key]
+        assert resolved.json()["spec_key"] == cell.spec_key, preset["id"]
+        assert resolved.json()["spec"] == preset["resolved"]
+        reported = lab.cell(table, key)["reported"]
+        assert f"paper {reported:.2f}%" in preset["label"]
+
+
+def test_the_pyramidnet272_preset_trains_the_2_31_cell_random_erasing_and_batch_gate_included(lab):
+    preset = next(p for p in lab.client.get("/api/catalog").json()["presets"] if p["id"] == "shakedrop_pyramidnet272")
+    assert preset["resolved"]["augment"]["random_erasing"] == 0.5
+    assert preset["resolved"]["regularization"]["gate_level"] == "batch"
+    assert "Cutout" in next(p for p in lab.client.get("/api/catalog").json()["presets"]
+                            if p["id"] == "nasnet_a_6_32")["label"]
+
+
+def test_a_run_launched_from_a_paper_preset_fills_its_cell(lab):
+    preset = next(p for p in lab.client.get("/api/catalog").json()["presets"] if p["id"] == "shakedrop_pyramidnet110")
+    assert lab.client.post("/api/runs", json={"spec": preset["spec"]}).status_code == 201
+    assert lab.cell(preset["table"]["id"], preset["table"]["cell"])["counts"]["queued"] == 1
 
 
 # --------------------------------------------------------------------------------------------- matching
@@ -528,7 +562,7 @@ def test_a_bad_profile_format_or_body_is_422_naming_the_field(lab, method, path,
 
 def test_reproduce_needs_the_api_key_except_for_a_dry_run(tmp_path):
     settings = make_lab(tmp_path, f"sqlite:///{tmp_path / 'keyed.db'}").model_copy(update={"api_key": "k3y"})
-    with TestClient(create_app(settings, dispatch=False)) as client:
+    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
         path = f"/api/tables/{NASNET}/reproduce"
         assert client.post(path, json={"seeds": 1}).status_code == 401
         assert client.post(path, json={"seeds": 1}, headers={"Authorization": "Bearer wrong"}).status_code == 401
