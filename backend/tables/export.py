@@ -9,6 +9,7 @@ import csv
 import io
 from typing import Literal
 
+from .rounding import fixed
 from .schemas import CellOut, TableOut
 
 __all__ = ["ExportFormat", "MEDIA_TYPES", "export_table"]
@@ -19,15 +20,15 @@ EXTENSIONS = {"csv": "csv", "markdown": "md", "latex": "tex"}
 
 
 def _number(value: float | None, digits: int = 2) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+    return "" if value is None else fixed(value, digits)
 
 
 def _reproduced_text(cell: CellOut, plus_minus: str = "±") -> str:
     r = cell.reproduced
     if r is None:
         return ""
-    spread = f" {plus_minus} {r.std:.2f}" if r.std is not None else ""
-    return f"{r.mean:.2f}{spread} (n={r.count})"
+    spread = f" {plus_minus} {fixed(r.std)}" if r.std is not None else ""
+    return f"{fixed(r.mean)}{spread} (n={r.count})"
 
 
 def _csv(table: TableOut) -> str:
@@ -53,7 +54,7 @@ def _csv(table: TableOut) -> str:
 def _reported_text(cell: CellOut) -> str:
     if cell.reported is None:
         return "? (not retrieved)"
-    text = f"{cell.reported:.2f}"
+    text = fixed(cell.reported)
     return f"{text} (UNVERIFIED)" if cell.verification == "UNVERIFIED" else text
 
 
@@ -111,7 +112,7 @@ def _latex(table: TableOut) -> str:
             if cell.reported is None:
                 reported = "?"
             else:
-                reported = f"{cell.reported:.2f}" + (r"$^\dagger$" if cell.verification == "UNVERIFIED" else "")
+                reported = fixed(cell.reported) + (r"$^\dagger$" if cell.verification == "UNVERIFIED" else "")
             values += [reported, _reproduced_text(cell, plus_minus=r"$\pm$")]
         lines.append(" & ".join(values) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Run
 from .data import PAPER_TABLES, PaperTable
+from .notes import table_settings
 from .profiles import PROFILES, Profile, table_specs
 from .schemas import (
     CellOut,
@@ -122,9 +123,10 @@ def table_view(session: Session, table: PaperTable, profile: Profile) -> TableOu
     for row in table.rows:
         by_column = {c.column: cells[f"{row.key}:{c.column}"] for c in row.cells}
         rows.append(RowOut(key=row.key, label=row.label, cells=[by_column.get(c.key) for c in table.columns]))
+    config, notes = table_settings(table, profile)
     return TableOut(
         id=table.id, title=table.title, source=table.source, dataset=table.dataset,
-        verification=table.verification, notes=list(table.notes), config=dict(table.config),
+        verification=table.verification, notes=notes, config=config,
         profile=profile_out(profile), profiles=[profile_out(p) for p in PROFILES.values()],
         columns=[ColumnOut(key=c.key, label=c.label) for c in table.columns], rows=rows,
         summary=_summary([c.status for c in cells.values()]))

@@ -95,8 +95,11 @@ class TableOut(BaseModel):
     source: str
     dataset: str
     verification: str
-    notes: list[str]
-    config: dict[str, Any]
+    notes: list[str] = Field(description="the paper's notes; under a profile other than full, first what the "
+                                         "profile changes")
+    config: dict[str, Any] = Field(description="the training settings; under a profile other than full, each "
+                                               "setting it changes reads '<its value> under profile <name> (the "
+                                               "paper: <the paper's>)'")
     profile: ProfileOut
     profiles: list[ProfileOut]
     columns: list[ColumnOut]

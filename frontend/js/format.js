@@ -11,6 +11,20 @@ export function number(value, digits = 0) {
   return value.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
+/**
+ * `value` with `digits` decimals, half away from zero on its shortest decimal form (what it prints as):
+ * 78.125 → 78.13, 1.005 → 1.01 (toFixed gives 1.00), never "-0.00". The tables' exports use the same rule
+ * (backend/tables/rounding.py), so the page and a downloaded table show the same digits.
+ */
+export function fixed(value, digits = 2) {
+  if (value === null || value === undefined || Number.isNaN(value)) return DASH;
+  const [mantissa, exponent = "0"] = String(Math.abs(value)).split("e");
+  // Shifting by the decimal exponent in the string is exact: "1.005e2" parses as 100.5.
+  const units = Math.round(Number(`${mantissa}e${Number(exponent) + digits}`));
+  const text = (units / 10 ** digits).toFixed(digits);
+  return value < 0 && units !== 0 ? `-${text}` : text;
+}
+
 /** 42 s, 12 min, 3 h 5 min, 2 d 4 h. */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return DASH;

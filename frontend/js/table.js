@@ -3,7 +3,7 @@
 
 import { api, isAbort } from "./api.js";
 import { clear, errorBox, h, loading, toast } from "./dom.js";
-import { number } from "./format.js";
+import { fixed, number } from "./format.js";
 import { poll } from "./poll.js";
 import { CELL_STATUSES, summaryBar } from "./tables.js";
 
@@ -61,6 +61,7 @@ export function mount(root, ctx) {
     view.summary = h("div");
     view.table = h("div", { class: "table-scroll" });
     view.reproduce = h("div");
+    view.notes = h("div");
     clear(root,
       h("p", { class: "muted", style: "margin-bottom: 6px" }, h("a", { href: "#/tables", text: "← All tables" })),
       h("div", { class: "page-head" },
@@ -71,7 +72,7 @@ export function mount(root, ctx) {
           h("button", { type: "button", class: "button primary", text: "Reproduce…", style: "align-self: flex-end", onClick: openReproduce }))),
       view.problem, view.profileNote, view.reproduce,
       h("div", { class: "card" }, view.summary, h("div", { style: "margin-top: 12px" }, view.table), view.exports),
-      notesCard());
+      view.notes);
   }
 
   function switchProfile(name) {
@@ -95,8 +96,10 @@ export function mount(root, ctx) {
         download: `${table.id}-${table.profile.name}.${{ csv: "csv", markdown: "md", latex: "tex" }[format]}`,
         text: { csv: "CSV", markdown: "Markdown", latex: "LaTeX" }[format] })));
     view.exports.style.marginTop = "12px";
+    clear(view.notes, notesCard());
   }
 
+  /** The notes and settings of the chosen profile: the API says what the profile changes. */
   function notesCard() {
     const config = Object.entries(table.config || {});
     if (!table.notes?.length && !config.length) return null;
@@ -192,7 +195,7 @@ function paperCell(cell, profile) {
   return h("td", { class: `paper-cell cell-${cell.status}`, dataset: { cell: cell.key, status: cell.status } }, h("div", { class: "cell-box" },
     h("div", { class: "cell-line" }, h("span", { class: "k", text: "Paper" }),
       cell.reported === null ? h("span", { class: "muted", text: "not retrieved" })
-        : h("span", {}, h("span", { class: "v", text: cell.reported.toFixed(2) }), " ",
+        : h("span", {}, h("span", { class: "v", text: fixed(cell.reported) }), " ",
           unverified ? h("span", { class: "unverified", title: "this number could not be verified against the paper", text: "UNVERIFIED" })
             : h("span", { class: "muted", style: "font-size: 0.6875rem", title: "verification level (PAPERS.md)", text: cell.verification }))),
     h("div", { class: "cell-line" }, h("span", { class: "k", text: "Ours" }), reproducedText(cell.reproduced)),
@@ -206,8 +209,8 @@ function paperCell(cell, profile) {
 
 function reproducedText(r) {
   if (!r) return h("span", { class: "muted", text: "—" });
-  const std = r.std === null ? "" : ` ± ${r.std.toFixed(2)}`;
-  return h("span", { class: "v", title: `min ${r.min.toFixed(2)}, max ${r.max.toFixed(2)}; runs ${r.run_ids.join(", ")}` }, `${r.mean.toFixed(2)}${std}`,
+  const std = r.std === null ? "" : ` ± ${fixed(r.std)}`;
+  return h("span", { class: "v", title: `min ${fixed(r.min)}, max ${fixed(r.max)}; runs ${r.run_ids.join(", ")}` }, `${fixed(r.mean)}${std}`,
     h("span", { class: "muted", style: "font-weight: 400", text: ` n=${r.count}` }));
 }
 
@@ -217,8 +220,9 @@ function profileChip(profile) {
 
 function differenceText(r) {
   if (r.diff === null || r.diff === undefined) return null;
-  const sign = r.diff > 0 ? "+" : "";
-  return h("span", {}, `Δ ${sign}${r.diff.toFixed(2)} `,
+  const text = fixed(r.diff);
+  const sign = r.diff > 0 && text !== "0.00" ? "+" : "";
+  return h("span", {}, `Δ ${sign}${text} `,
     r.within_spread === true ? h("span", { class: "within", text: "✓ within spread" })
       : r.within_spread === false ? h("span", { class: "outside", text: "✗ outside spread" }) : null);
 }

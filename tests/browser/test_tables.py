@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
 from playwright.sync_api import expect
+
+from backend.tables.rounding import fixed
 
 TABLE = "shakedrop_final_results"
 
@@ -52,3 +55,28 @@ def test_reproduce_from_the_page_fills_the_cells_in_live(page, live):
         page.wait_for_timeout(200)
     assert seen & {"queued", "running"}, seen  # the cells were seen filling in, not only finished
     expect(cells.first.get_by_text(re.compile(r"n=1"))).to_be_visible()
+
+
+def test_the_page_rounds_as_the_exports_do(page):
+    """format.js's `fixed` against backend/tables/rounding.py on ties, near-ties and random values."""
+    rng = random.Random(0)
+    values = [78.125, 1.005, 2.675, -0.125, 0.0049, -0.001, 1e-7, 74.575, 0.5, -2.5, 12.0,
+              *(round(rng.uniform(-100, 100), rng.randint(1, 6)) for _ in range(300))]
+    page.goto("/#/tables")
+    shown = page.evaluate("""async (values) => {
+        const { fixed } = await import("/js/format.js");
+        return values.map((v) => [fixed(v, 2), fixed(v, 4), fixed(v, 0)]);
+    }""", values)
+    assert shown == [[fixed(v, 2), fixed(v, 4), fixed(v, 0)] for v in values]
+
+
+def test_notes_and_settings_follow_the_chosen_profile(page):
+    page.goto("/#/tables/shakedrop_level_comparison_cifar100")
+    notes = page.locator(".card", has=page.get_by_role("heading", name="Notes and settings"))
+    expect(notes.locator("dd").nth(1)).to_have_text("300")  # epochs: the paper's, under full
+    page.get_by_label("Profile").select_option("budget")
+    expect(notes).to_contain_text("50 under profile budget (the paper: 300)")
+    expect(notes.locator("li").first).to_contain_text("Profile budget")
+    page.get_by_label("Profile").select_option("smoke")
+    expect(notes).to_contain_text("2 under profile smoke (the paper: 300)")
+    expect(notes).to_contain_text("synthetic, 64 training and 32 test images")

@@ -535,6 +535,50 @@ def test_markdown_and_latex_exports_put_reproduced_beside_reported(lab):
                                                 params={"format": "latex"}).text
 
 
+def test_exports_round_a_tie_as_the_page_does(lab):
+    """Two runs at 78.0 and 78.25: mean 78.125, which Python's own format would print as 78.12."""
+    spec = lab.cell_spec(T1, "s-s-i:2x32d")
+    for seed, error in enumerate((78.0, 78.25)):
+        lab.add_run({**spec, "seed": seed}, errors=(error,))
+    assert lab.cell(T1, "s-s-i:2x32d")["reproduced"]["mean"] == 78.125 and f"{78.125:.2f}" == "78.12"
+    markdown = lab.client.get(f"/api/tables/{T1}/export", params={"format": "markdown"}).text
+    assert "| 3.55 | 78.13 ± 0.18 (n=2) |" in markdown
+    latex = lab.client.get(f"/api/tables/{T1}/export", params={"format": "latex"}).text
+    assert r"& 3.55 & 78.13 $\pm$ 0.18 (n=2) &" in latex
+    rows = csv.DictReader(io.StringIO(lab.client.get(f"/api/tables/{T1}/export", params={"format": "csv"}).text))
+    ssi = next(row for row in rows if row["cell"] == "s-s-i:2x32d")
+    assert (ssi["mean"], ssi["min"], ssi["max"], ssi["diff"]) == ("78.1250", "78.0000", "78.2500", "74.5750")
+
+
+# ----------------------------------------------------------------------------------- notes and settings
+
+def test_notes_and_settings_are_the_papers_under_full(lab):
+    table = lab.table(LEVELS)
+    assert table["config"] == PAPER_TABLES[LEVELS].config and table["notes"] == list(PAPER_TABLES[LEVELS].notes)
+
+
+def test_notes_and_settings_say_what_the_budget_profile_trains(lab):
+    table = lab.table(LEVELS, "budget")
+    config = table["config"]
+    assert config["profile"] == PROFILES["budget"].label
+    assert config["epochs"] == "50 under profile budget (the paper: 300)"
+    assert config["schedule"].startswith("multistep: lr x 0.1 at epochs 25 and 37.5 of 50 under profile budget")
+    assert config["batch_size"] == 128 and config["optimizer"] == PAPER_TABLES[LEVELS].config["optimizer"]
+    assert table["notes"][0].startswith(f"Profile {PROFILES['budget'].label}.")
+    assert table["notes"][1:] == list(PAPER_TABLES[LEVELS].notes)
+
+
+def test_notes_and_settings_say_what_the_smoke_profile_trains(lab):
+    config = lab.table(T1, "smoke")["config"]
+    assert config["dataset"] == "synthetic, 64 training and 32 test images under profile smoke (the paper: cifar10)"
+    assert config["epochs"] == "2 under profile smoke (the paper: 1800)"
+    assert config["batch_size"] == "32 under profile smoke (the paper: 128)"
+    smoke_widths = {c.spec.model.width for c in table_specs(T1, "smoke")}
+    assert all(f"shake_resnet depth 8 width {w}" in config["model"] for w in smoke_widths)
+    assert config["model"].endswith(f"(the paper: {PAPER_TABLES[T1].config['model']})")
+    assert config["lr"] == 0.2  # what the profile keeps reads as the paper's
+
+
 # ------------------------------------------------------------------------------------------ 404 and 422
 
 def test_an_unknown_table_is_404(lab):

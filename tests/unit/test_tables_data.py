@@ -16,6 +16,7 @@ import yaml
 from backend.tables.cost import FORWARD_GFLOPS, model_key
 from backend.tables.data import PAPER_TABLES, VERIFICATION_LEVELS, PaperTable
 from backend.tables.profiles import BUDGET_FRACTION, PROFILES, profile_spec, table_specs
+from backend.tables.rounding import fixed
 from worker.engine.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -390,3 +391,15 @@ def test_the_backend_imports_no_torch():
     code = ("import sys, backend.api.routes.tables, backend.tables.reproduce, backend.tables.export; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------ rounding
+
+@pytest.mark.parametrize("value, digits, text", [
+    (78.125, 2, "78.13"),  # an exact binary tie: Python's format says 78.12
+    (1.005, 2, "1.01"),  # prints as 1.005, stored just below it: toFixed says 1.00
+    (2.675, 2, "2.68"), (-0.125, 2, "-0.13"), (0.0049, 2, "0.00"), (-0.001, 2, "0.00"), (12.0, 2, "12.00"),
+    (1e-7, 2, "0.00"), (74.575, 4, "74.5750"), (0.5, 0, "1"), (-2.5, 0, "-3"),
+])
+def test_the_tables_round_half_away_from_zero_on_the_printed_decimal(value, digits, text):
+    assert fixed(value, digits) == text
