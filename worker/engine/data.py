@@ -1,7 +1,8 @@
 """Datasets as uint8 tensors, and a loader that keeps a whole split on one device and augments it there.
 
 `load_dataset(spec)` returns a `Dataset`: train and test `Split`s of uint8 images (N, 3, 32, 32) with
-int64 labels, plus the per-channel mean and std (0..1 scale) used to normalize them. CIFAR-10/100 are read
+int64 labels, plus the per-channel mean and std (0..1 scale) used to normalize them, and, when the spec
+holds images out (`validation`), the validation `Split` taken from the training set. CIFAR-10/100 are read
 by torchvision's own code (with its md5 integrity check); `digits` (scikit-learn's bundled 8x8 digits) and
 `synthetic` need no files.
 
@@ -18,10 +19,13 @@ lets the loader draw an epoch's parameters at once and slice them per batch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .spec import AugmentSpec, DatasetSpec
+from .dataset_files import FILE_DATASETS, download_command
+from .spec import SYNTHETIC_TEST_SIZE, SYNTHETIC_TRAIN_SIZE, AugmentSpec, DatasetSpec
 
 __all__ = [
     "DataError",
@@ -38,6 +43,9 @@ __all__ = [
     "Dataset",
     "default_data_dir",
     "load_dataset",
+    "download_cifar",
+    "hold_out_validation",
+    "validation_indices",
     "DeviceLoader",
     "normalize",
     "random_crop",
@@ -64,8 +72,9 @@ CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
-SYNTHETIC_TRAIN_SIZE = 1024
-SYNTHETIC_TEST_SIZE = 256
+# The validation split's generator: fixed, so that the split depends on the training set and its size
+# alone, and every run (any seed) of a search is judged on the same images.
+VALIDATION_SEED = 0
 
 
 class DataError(RuntimeError):
@@ -88,6 +97,7 @@ class Dataset:
     num_classes: int
     mean: tuple[float, float, float]  # per channel, 0..1 scale
     std: tuple[float, float, float]
+    validation: Split | None = None  # held out of the training set (`DatasetSpec.validation`)
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -101,32 +111,56 @@ def default_data_dir() -> Path:
     return Path.home() / ".shakelab" / "data"
 
 
-def load_dataset(spec: DatasetSpec, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
-    """The train and test splits of `spec.name` as uint8 tensors, with their normalization statistics."""
+def load_dataset(spec: DatasetSpec, data_dir: str | Path | None = None, download: bool = False,
+                 on_download: DownloadProgress | None = None) -> Dataset:
+    """The train and test splits of `spec.name` as uint8 tensors, with their normalization statistics, and
+    the validation split when the spec asks for one. `download`: fetch a missing CIFAR first, reporting
+    its progress to `on_download`."""
     if spec.name in ("cifar10", "cifar100"):
         root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        return load_cifar(spec.name, root, download=download)
-    if spec.name == "digits":
-        return load_digits()
-    if spec.name == "synthetic":
-        return make_synthetic(spec.train_size or SYNTHETIC_TRAIN_SIZE, spec.test_size or SYNTHETIC_TEST_SIZE)
-    raise ValueError(f"unknown dataset {spec.name!r}")
+        data = load_cifar(spec.name, root, download=download, on_download=on_download)
+    elif spec.name == "digits":
+        data = load_digits()
+    elif spec.name == "synthetic":
+        data = make_synthetic(spec.train_size or SYNTHETIC_TRAIN_SIZE, spec.test_size or SYNTHETIC_TEST_SIZE)
+    else:
+        raise ValueError(f"unknown dataset {spec.name!r}")
+    return hold_out_validation(data, spec.validation) if spec.validation else data
 
 
-def load_cifar(name: str, root: Path, *, download: bool = False) -> Dataset:
-    """CIFAR-10 or CIFAR-100 from `root` through torchvision (which checks every file's md5)."""
-    from torchvision.datasets import CIFAR10, CIFAR100
+def validation_indices(labels: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """(kept, held out) indices into a training set: `size` images held out, stratified by class (each
+    class's count within one of its share), drawn with a fixed seed, so the split is a function of the
+    training set and `size` alone. Both index lists are sorted (the kept images keep their order)."""
+    from sklearn.model_selection import train_test_split
 
-    cls, title = {"cifar10": (CIFAR10, "CIFAR-10"), "cifar100": (CIFAR100, "CIFAR-100")}[name]
+    kept, held_out = train_test_split(np.arange(len(labels)), test_size=size, random_state=VALIDATION_SEED,
+                                      stratify=labels.numpy())
+    return torch.from_numpy(np.sort(kept)), torch.from_numpy(np.sort(held_out))
+
+
+def hold_out_validation(data: Dataset, size: int) -> Dataset:
+    """`data` with `size` training images moved into a validation split. The normalization statistics stay
+    those of the whole training set, as CIFAR's published constants are, so a split changes no pixel."""
+    kept, held_out = validation_indices(data.train.labels, size)
+    train = Split(data.train.images[kept], data.train.labels[kept])
+    validation = Split(data.train.images[held_out], data.train.labels[held_out])
+    return dataclasses.replace(data, train=train, validation=validation)
+
+
+def load_cifar(name: str, root: Path, *, download: bool = False,
+               on_download: DownloadProgress | None = None) -> Dataset:
+    """CIFAR-10 or CIFAR-100 from `root` through torchvision (which checks every file's md5); with
+    `download`, first fetched into `root` where it is missing or corrupt (`download_cifar`)."""
+    cls, title = _cifar_class(name)
+    if download:
+        download_cifar(name, root, on_progress=on_download)
     try:
-        train = cls(root=root, train=True, download=download)
+        train = cls(root=root, train=True)
         test = cls(root=root, train=False)
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted. You can use download=True..."
         raise _diagnose_cifar(cls, title, root, str(exc)) from exc
-    except OSError as exc:  # a failed download (no internet, unwritable directory) or an unreadable file
-        if download:
-            raise DataError(f"{title} could not be downloaded into {root}: {exc}; without internet, put the "
-                            f"folder {cls.base_folder} (from {cls.filename}) there") from exc
+    except OSError as exc:  # an unreadable file or directory
         raise DataError(f"{title} could not be read from {root}: {exc}") from exc
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
         bad = _unreadable_file(cls, root) or cls.base_folder
@@ -152,9 +186,9 @@ def _diagnose_cifar(cls, title: str, root: Path, torchvision_message: str) -> Da
     missing = [rel for rel, _ in files if not (root / rel).is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        return DataError(f"{title} not found in {root}: missing {missing[0]}{more}; put the dataset there "
-                         f"(the folder {cls.base_folder} from {cls.filename}) or run with --download "
-                         f"(needs internet)")
+        return DataError(f"{title} not found in {root}: missing {missing[0]}{more}; download it with "
+                         f"`{download_command(_cifar_name(cls), root)}` (or train with --download; needs "
+                         f"internet), or put the folder {cls.base_folder} (from {cls.filename}) there")
     corrupt = [rel for rel, md5 in files if not check_integrity(str(root / rel), md5)]
     if corrupt:
         if len(corrupt) == 1:
@@ -177,6 +211,76 @@ def _unreadable_file(cls, root: Path) -> str | None:
         except Exception:
             return rel
     return None
+
+
+def _cifar_class(name: str):
+    """torchvision's class for the dataset (its URL, archive md5 and file md5s), and the dataset's title."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    return {"cifar10": (CIFAR10, "CIFAR-10"), "cifar100": (CIFAR100, "CIFAR-100")}[name]
+
+
+def _cifar_name(cls) -> str:
+    return "cifar100" if cls.base_folder == FILE_DATASETS["cifar100"].folder else "cifar10"
+
+
+# --------------------------------------------------------------------------------------- downloading
+
+# Called with (bytes fetched so far, the archive's size or None when the server does not say).
+DownloadProgress = Callable[[int, int | None], None]
+FETCH_CHUNK = 256 * 1024
+FETCH_TIMEOUT_SECONDS = 60
+
+
+def download_cifar(name: str, root: Path, *, on_progress: DownloadProgress | None = None) -> bool:
+    """Put CIFAR-10 or CIFAR-100 into `root` unless it is there intact; True if it had to be fetched.
+
+    Once per data directory: the fetch and the extraction hold a file lock, so runs that start together
+    on one machine (or on machines sharing the directory over a filesystem with locks) wait for the first
+    one and then find the files in place. The archive is fetched to a temporary name and renamed when
+    complete; torchvision checks its md5, extracts it and checks every extracted file's md5."""
+    from filelock import FileLock
+    from torchvision.datasets.utils import check_integrity
+
+    cls, title = _cifar_class(name)
+    fix = f"without internet, put the folder {cls.base_folder} (from {cls.filename}) there"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(root / f".{cls.filename}.lock"):
+            if all(check_integrity(str(root / rel), md5) for rel, md5 in _cifar_files(cls)):
+                return False  # already there, or another run fetched it while this one waited
+            archive = root / cls.filename
+            if not check_integrity(str(archive), cls.tgz_md5):
+                _fetch(cls.url, archive, on_progress)
+                if not check_integrity(str(archive), cls.tgz_md5):
+                    archive.unlink()
+                    raise DataError(f"{title} could not be downloaded into {root}: {cls.url} sent a file that "
+                                    f"does not match its md5 checksum; try again, or {fix}")
+            cls(root=root, train=True, download=True)  # the archive is in place: extract and check it
+            archive.unlink()  # the extracted files are what training reads
+    except (OSError, urllib.error.URLError) as exc:  # no internet, a refused connection, a full disk
+        raise DataError(f"{title} could not be downloaded into {root}: {exc}; {fix}") from exc
+    except RuntimeError as exc:  # torchvision: an extracted file does not match its md5
+        raise DataError(f"{title} could not be downloaded into {root}: {exc}; {fix}") from exc
+    return True
+
+
+def _fetch(url: str, path: Path, on_progress: DownloadProgress | None) -> None:
+    """GET `url` into `path`, through a temporary file renamed only when the whole body has arrived."""
+    from torchvision.datasets.utils import USER_AGENT
+
+    partial = path.with_name(path.name + ".part")
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response, open(partial, "wb") as f:
+        total, done = response.length, 0
+        if on_progress:
+            on_progress(done, total)
+        while chunk := response.read(FETCH_CHUNK):
+            f.write(chunk)
+            done += len(chunk)
+            if on_progress:
+                on_progress(done, total)
+    os.replace(partial, path)
 
 
 def _split_from_hwc(images: np.ndarray, labels: Sequence[int]) -> Split:

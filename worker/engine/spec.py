@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
     "RunSpec",
@@ -38,12 +39,23 @@ class _Section(BaseModel):
 
 # --------------------------------------------------------------------------------------------- dataset
 
+SYNTHETIC_TRAIN_SIZE = 1024
+SYNTHETIC_TEST_SIZE = 256
+# Training images of each dataset as the engine loads it (digits: 1437 of scikit-learn's 1797, the rest is
+# its test split; worker/engine/data.py); the validation split is held out of these.
+TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "digits": 1437, "synthetic": SYNTHETIC_TRAIN_SIZE}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10, "synthetic": 10}
+
+
 class DatasetSpec(_Section):
     name: Literal["cifar10", "cifar100", "digits", "synthetic"] = Field(
         "cifar10", description="cifar10/cifar100: real data via torchvision; digits: scikit-learn's bundled "
         "8x8 digits shown as 32x32 RGB; synthetic: random images with learnable labels (smoke tests).")
     train_size: int | None = Field(None, ge=16, le=100_000, description="synthetic only; default 1024")
     test_size: int | None = Field(None, ge=16, le=100_000, description="synthetic only; default 256")
+    # After train_size: its check reads the training set's size.
+    validation: int = Field(0, ge=0, le=100_000, description="training images held out as a validation "
+                            "split (0: none); the same images for every seed, stratified by class")
 
     @model_validator(mode="after")
     def _sizes_only_for_synthetic(self):
@@ -53,9 +65,30 @@ class DatasetSpec(_Section):
                     raise ValueError(f"{field} applies only to the synthetic dataset, not {self.name}")
         return self
 
+    @field_validator("validation")
+    @classmethod
+    def _validation_fits_the_training_set(cls, validation: int, info: ValidationInfo) -> int:
+        name = info.data.get("name")
+        if not validation or name is None:
+            return validation
+        classes = NUM_CLASSES[name]
+        if validation < classes:
+            raise ValueError(f"a validation split holds at least one image per class: 0 (none) or at least "
+                             f"{classes} on {name}, got {validation}")
+        size = info.data.get("train_size") or TRAIN_SIZES[name]
+        if validation > size - classes:
+            raise ValueError(f"{name} has {size} training images; holding out {validation} leaves fewer than "
+                             f"one per class to train on")
+        return validation
+
     @property
     def num_classes(self) -> int:
-        return {"cifar10": 10, "cifar100": 100, "digits": 10, "synthetic": 10}[self.name]
+        return NUM_CLASSES[self.name]
+
+    @property
+    def train_images(self) -> int:
+        """The images trained on each epoch: the training set less the validation split."""
+        return (self.train_size or TRAIN_SIZES[self.name]) - self.validation
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -398,6 +431,20 @@ class RunSpec(_Section):
             raise ValueError(f"warmup_epochs ({schedule.warmup_epochs:g}) must be shorter than "
                              f"optim.epochs ({optim.epochs})")
         return schedule
+
+    @model_validator(mode="after")
+    def _validation_leaves_a_batch(self):
+        # dataset is validated before optim, so this check runs on the whole spec; its error is raised with
+        # the field's own location, so it names dataset.validation rather than the spec.
+        left, batch = self.dataset.train_images, self.optim.batch_size
+        if self.dataset.validation and left < batch:
+            message = (f"holding out {self.dataset.validation} of the {left + self.dataset.validation} "
+                       f"training images of {self.dataset.name} leaves {left}, fewer than one batch "
+                       f"(optim.batch_size {batch})")
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=PydanticCustomError("value_error", "Value error, {message}", {"message": message}),
+                loc=("dataset", "validation"), input=self.dataset.validation)])
+        return self
 
     @property
     def num_classes(self) -> int:

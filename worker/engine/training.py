@@ -4,7 +4,9 @@
 
     out_dir/spec.json         the run's resolved spec (a resume must bring the same one)
     out_dir/checkpoint.pt     model, optimizer, RNG state and every recorded epoch, after the last epoch
-    out_dir/metrics.jsonl     one JSON object per finished epoch (DESIGN.md's event format)
+    out_dir/metrics.jsonl     one JSON object per finished epoch: epoch, train_loss, train_error,
+                              test_loss, test_error, (val_loss, val_error with a validation split), lr,
+                              seconds, images_per_second; errors in percent
 
 The checkpoint is written before its epoch's metrics line, and a resume rewrites metrics.jsonl from the
 checkpoint, so the file never holds an epoch the checkpoint lacks and no epoch is lost or repeated.
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import DeviceLoader, load_dataset
+from .data import DeviceLoader, DownloadProgress, load_dataset
 from .models import build_model
 from .spec import RunSpec, ScheduleSpec
 
@@ -156,7 +158,8 @@ def _restore_rng(state: dict, device: torch.device) -> None:
 def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = None, download: bool = False,
           device: str = "auto", compile: bool | None = None, compile_mode: str | None = None,
           stop_after: int | None = None,
-          on_epoch: Callable[[dict], None] | None = None, progress: bool = False) -> list[dict]:
+          on_epoch: Callable[[dict], None] | None = None, progress: bool = False,
+          on_download: DownloadProgress | None = None) -> list[dict]:
     """Train `spec` into `out_dir`, resuming from its checkpoint if there is one; return every epoch's row.
 
     compile: torch.compile the model; None (the default) compiles on CUDA, where it pays, and not on the
@@ -164,6 +167,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     batches, where kernel launches dominate).
     stop_after: stop (as if interrupted) once this epoch is recorded. on_epoch: called with each new row
     (and, on resume, first with the rows already recorded, so a consumer can catch up idempotently).
+    on_download: called with (bytes, total) while a missing CIFAR is fetched (`download`).
     """
     out_dir = Path(out_dir)
     _claim_run_dir(out_dir, spec)
@@ -174,7 +178,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(spec.seed)
 
-    data = load_dataset(spec.dataset, data_dir, download=download)
+    data = load_dataset(spec.dataset, data_dir, download=download, on_download=on_download)
     model = build_model(spec).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -186,6 +190,10 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
                                 channels_last=channels_last)
     test_loader = DeviceLoader(data.test, mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE,
                                device=device, channels_last=channels_last)
+    # Held-out training images are evaluated as the test set is: no augmentation.
+    val_loader = None if data.validation is None else DeviceLoader(
+        data.validation, mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE, device=device,
+        channels_last=channels_last)
 
     history: list[dict] = []
     checkpoint_path = out_dir / CHECKPOINT
@@ -254,6 +262,10 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
             "train_error": 100.0 * wrong.item() / train_loader.num_images,
             "test_loss": test_loss,
             "test_error": test_error,
+        }
+        if val_loader is not None:
+            row["val_loss"], row["val_error"] = _evaluate(forward, val_loader, autocast_dtype)
+        row |= {
             "lr": lr,
             "seconds": time.perf_counter() - started,
             "images_per_second": train_loader.num_images / train_seconds,
@@ -266,7 +278,8 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
             f.write(json.dumps(row) + "\n")
         if bar is not None:
             bar.set_description(f"epoch {epoch}/{optim.epochs}")
-            bar.set_postfix(loss=f"{train_loss:.3f}", err=f"{row['train_error']:.2f}%",
+            val = {"val_err": f"{row['val_error']:.2f}%"} if "val_error" in row else {}
+            bar.set_postfix(loss=f"{train_loss:.3f}", err=f"{row['train_error']:.2f}%", **val,
                             test_err=f"{test_error:.2f}%", img_s=f"{row['images_per_second']:.0f}")
         if on_epoch:
             on_epoch(row)
