@@ -15,7 +15,7 @@ from ..db import get_engine, migrate
 from ..dispatch import Dispatcher
 from ..settings import Settings, get_settings
 from .errors import install_error_handlers
-from .routes import assets, catalog, experiments, health, runs, workers
+from .routes import api_docs, assets, catalog, experiments, health, runs, workers
 from .routes import tables as table_routes
 
 log = logging.getLogger("shakelab.api")
@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
                     "runs on CIFAR. State-changing requests need `Authorization: Bearer KEY` when the server "
                     "has SHAKELAB_API_KEY set.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api_docs: offline, and no inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings)
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
         app.include_router(module.router, prefix="/api")
     app.include_router(table_routes.router, prefix="/api")
     app.include_router(assets.router)  # before the static mount, which would otherwise answer /assets/*
+    app.include_router(api_docs.router)
     if FRONTEND.is_dir():
         app.mount("/", Frontend(directory=FRONTEND, html=True), name="frontend")
     return app
