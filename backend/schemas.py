@@ -88,6 +88,15 @@ def _with_values(spec: dict, values: dict[str, Any]) -> dict:
     return out
 
 
+class RunDownload(BaseModel):
+    """The dataset a running run's worker is fetching before the first epoch."""
+    dataset: str
+    bytes: int = Field(description="fetched so far")
+    total: int | None = Field(description="the archive's size; null when the server does not say")
+    percent: float | None
+    message: str = Field(description="e.g. 'downloading CIFAR-10: 43%'")
+
+
 class RunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -109,6 +118,10 @@ class RunOut(BaseModel):
     best_test_error: float | None
     last_test_error: float | None
     last_train_error: float | None
+    best_val_error: float | None = Field(description="lowest validation error (%); null without "
+                                         "dataset.validation")
+    last_val_error: float | None = Field(description="the last epoch's validation error (%), what a search "
+                                         "judges; null without dataset.validation")
     images_per_second: float | None
     train_seconds: float = Field(description="seconds spent in recorded epochs")
     eta_seconds: float | None = Field(description="from the recorded epochs' pace; null until one exists")
@@ -121,6 +134,8 @@ class RunOut(BaseModel):
     attempts: int
     cancel_requested: bool
     error: str | None
+    download: RunDownload | None = Field(None, description="in GET /api/runs/{id}: the dataset its worker is "
+                                                           "downloading before the first epoch, if any")
 
     @classmethod
     def of(cls, run) -> RunOut:
@@ -149,6 +164,8 @@ class MetricOut(BaseModel):
     lr: float
     seconds: float
     images_per_second: float
+    val_loss: float | None = None
+    val_error: float | None = None
     recorded_at: datetime
 
 
@@ -165,14 +182,52 @@ class Metrics(BaseModel):
     lr: list[float]
     seconds: list[float]
     images_per_second: list[float]
+    val_loss: list[float] | None = Field(None, description="on the held-out training images; null for a run "
+                                         "without a validation split (dataset.validation 0)")
+    val_error: list[float] | None = Field(None, description="percent, like test_error; null for a run without "
+                                          "a validation split")
     wall_seconds: list[float] = Field(description="cumulative training time at the end of each epoch")
     total_epochs: int = Field(description="epochs recorded (before any downsampling)")
     downsampled: bool = Field(False, description="true when max_points thinned the rows (extrema kept)")
 
 
+class SeedStats(BaseModel):
+    """Statistics over a seed group's counted runs."""
+    n: int
+    mean: float
+    std: float | None = Field(description="sample standard deviation; null with one run")
+    min: float
+    max: float
+    ci95: tuple[float, float] | None = Field(description="95% confidence interval of the mean (Student's t); "
+                                                         "null with one run")
+
+
+class NotCounted(BaseModel):
+    run_id: int
+    seed: int
+    reason: Literal["not finished", "duplicate seed"]
+    detail: str = Field(description='e.g. "cancelled at epoch 7 of 300", "seed 0 is counted once, from run #14"')
+
+
+class SeedGroup(BaseModel):
+    """Runs of one spec (any seed). Statistics count each seed once, from a succeeded run (the latest to finish
+    where a seed ran twice); the other runs are listed in not_counted with the reason."""
+    spec_key: str
+    run_ids: list[int] = Field(description="every run of the group (in a comparison: those asked for)")
+    counted_run_ids: list[int]
+    seeds: list[int] = Field(description="the counted runs' seeds, ascending")
+    not_counted: list[NotCounted]
+    summary: str = Field(description='"3 seeds", or "3 runs, 1 counted: 2 not finished"')
+    last_test_error: SeedStats | None = Field(description="the last epoch's test error (%), as the papers report")
+    best_test_error: SeedStats | None = Field(description="each run's lowest test error (%): an epoch chosen "
+                                                          "on the test set, optimistic")
+
+
 class Comparison(BaseModel):
     runs: list[RunOut]
     metrics: list[Metrics]
+    groups: list[SeedGroup] = Field(description="the runs' seed groups (runs with one spec_key), in the order of "
+                                                "each group's first run")
 
 
 class ExperimentOut(BaseModel):
@@ -183,6 +238,26 @@ class ExperimentOut(BaseModel):
     runs: list[RunOut]
 
 
+class DatasetOnWorker(BaseModel):
+    present: bool = Field(description="its files are in the worker's data directory")
+    download_bytes: int = Field(description="what fetching it would download")
+
+
+class WorkerDownload(BaseModel):
+    run_id: int
+    dataset: str
+    bytes: int
+    total: int | None
+
+
+class WorkerDatasets(BaseModel):
+    data_dir: str
+    download: bool = Field(description="whether it fetches a missing dataset before training "
+                                       "(SHAKELAB_DOWNLOAD_DATASETS)")
+    datasets: dict[str, DatasetOnWorker] = Field(description="the datasets that need files (CIFAR-10/100)")
+    downloads: list[WorkerDownload] = Field(description="downloads its runs are waiting on now")
+
+
 class WorkerOut(BaseModel):
     name: str = Field(description="host[/gpuN]#pid")
     gpu: str | None
@@ -191,6 +266,22 @@ class WorkerOut(BaseModel):
     last_seen: datetime
     stopped_at: datetime | None
     alive: bool = Field(description="seen within SHAKELAB_STALE_AFTER_SECONDS and not stopped")
+    datasets: WorkerDatasets | None = Field(description="what it reports of its data directory (null from a "
+                                                        "worker older than this report)")
+
+
+class DatasetAvailability(BaseModel):
+    """Whether the workers can train a dataset, said before a run of it is queued."""
+    name: str
+    label: str
+    state: Literal["bundled", "present", "download", "missing", "no_workers"] = Field(
+        description="bundled: needs no files; present: on every worker alive; download: some alive worker "
+                    "lacks it and fetches it before the first epoch; missing: some alive worker lacks it and may "
+                    "not download; no_workers: no worker is alive to say")
+    message: str | None = Field(description="the dashboard's sentence for it; null for a bundled dataset")
+    workers: int = Field(description="workers alive now")
+    workers_with: int = Field(description="of those, the ones that hold its files")
+    download_bytes: int | None = Field(description="what a download fetches; null for a bundled dataset")
 
 
 class Health(BaseModel):

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from worker.engine.spec import RunSpec
 
 from .db import session_scope
-from .models import FINISHED, METRIC_FIELDS, Experiment, Metric, Run, RunTag, Worker, utcnow
+from .models import FINISHED, METRIC_FIELDS, VALIDATION_FIELDS, Experiment, Metric, Run, RunTag, Worker, utcnow
 
 __all__ = [
-    "spec_key", "create_runs", "create_experiment", "find_runs", "get_run", "get_metrics", "metrics_of",
+    "spec_key", "default_run_name", "create_runs", "create_experiment", "next_unused_seed", "rerun",
+    "find_runs", "get_run", "get_metrics", "metrics_of",
     "METRIC_COLUMNS",
     "request_cancel",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
@@ -36,16 +37,40 @@ class NotFound(LookupError):
     pass
 
 
+# Fields added to the spec after keys were first stored, with the value that means "as before": at that
+# value they stay out of the key, so every spec written before them keeps its key (and its table cell).
+KEY_NEUTRAL_DEFAULTS = {("dataset", "validation"): 0}
+
+
 def spec_key(spec: RunSpec) -> str:
     """Identity of a spec up to its seed: runs with the same key differ only by seed."""
     data = spec.model_dump(mode="json", exclude={"seed"})
+    for (section, field), neutral in KEY_NEUTRAL_DEFAULTS.items():
+        if data[section].get(field) == neutral:
+            del data[section][field]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def model_tag(spec: RunSpec) -> str:
+    """The model in a few characters, its size included: "pyramidnet-272", "wrn-28-10", "nasnet-6x32"."""
+    m = spec.model
+    size = {"wrn": lambda: f"{m.depth}-{m.widen}", "nasnet": lambda: f"{m.cells}x{m.filters}",
+            "shake_resnet": lambda: f"{m.depth}-2x{m.width}d",
+            "resnext": lambda: f"{m.depth}-{m.cardinality}x{m.base_width}d",
+            "shake_resnext": lambda: f"{m.depth}-2x{m.cardinality}x{m.base_width}d"}.get(m.arch, lambda: f"{m.depth}")
+    return f"{m.arch}-{size()}"
+
+
+def default_run_name(spec: RunSpec) -> str:
+    """Dataset, model with its size, method and seed, so that two different runs rarely share a name:
+    "cifar10 pyramidnet-272 shakedrop · seed 0"."""
+    return f"{spec.dataset.name} {model_tag(spec)} {spec.regularization.method} · seed {spec.seed}"
 
 
 def _new_run(spec: RunSpec, name: str | None, tags: Iterable[str], notes: str, experiment: Experiment | None) -> Run:
     model, method = spec.model.arch, spec.regularization.method
     return Run(
-        name=name or f"{model} {method} seed {spec.seed}",
+        name=name or default_run_name(spec),
         notes=notes, spec=spec.model_dump(mode="json"), spec_key=spec_key(spec), arch=model, method=method,
         dataset=spec.dataset.name, seed=spec.seed, epochs=spec.optim.epochs, status="queued",
         experiment=experiment, tags=[RunTag(tag=t) for t in sorted(set(tags))],
@@ -67,11 +92,36 @@ def create_experiment(session: Session, specs: list[RunSpec], *, name: str, tags
     experiment = Experiment(name=name, notes=notes, created_at=utcnow())
     session.add(experiment)
     tags = list(tags)
-    for i, spec in enumerate(specs):
-        session.add(_new_run(spec, f"{name} #{i + 1} seed {spec.seed}" if len(specs) > 1 else name,
+    # "setting 2" rather than "#2": in the dashboard "#" is a run's id.
+    settings = {key: i + 1 for i, key in enumerate(dict.fromkeys(spec_key(s) for s in specs))}
+    for spec in specs:
+        setting = f" · setting {settings[spec_key(spec)]}" if len(settings) > 1 else ""
+        session.add(_new_run(spec, f"{name}{setting} · seed {spec.seed}" if len(specs) > 1 else name,
                              tags, notes, experiment))
     session.flush()
     return experiment
+
+
+def next_unused_seed(session: Session, key: str) -> int:
+    """The lowest seed that no run of this spec key has used, whatever became of that run."""
+    used = set(session.scalars(select(Run.seed).where(Run.spec_key == key)))
+    return next(seed for seed in range(len(used) + 1) if seed not in used)
+
+
+def rerun(session: Session, run_id: int, *, new_seed: bool) -> Run:
+    """The run's spec, tags and notes again: with its own seed (the same sample again), or with the lowest
+    seed its spec has not used yet (one more sample of the seed group). A default name follows the seed."""
+    run = get_run(session, run_id)
+    spec = RunSpec.model_validate(run.spec)
+    if new_seed:
+        spec = spec.model_copy(update={"seed": next_unused_seed(session, run.spec_key)})
+    base = run.name.split(" · re-run of #")[0]
+    if base == default_run_name(RunSpec.model_validate(run.spec)):
+        name = default_run_name(spec) + ("" if new_seed else f" · re-run of #{run.id}")
+    else:
+        name = f"{base} · re-run of #{run.id}{f' · seed {spec.seed}' if new_seed else ''}"
+    [created] = create_runs(session, [spec], name=name[:200], tags=run.tag_names, notes=run.notes)
+    return created
 
 
 RUN_ORDER = {
@@ -108,7 +158,7 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
-METRIC_COLUMNS = ("epoch", *METRIC_FIELDS)
+METRIC_COLUMNS = ("epoch", *METRIC_FIELDS, *VALIDATION_FIELDS)
 
 
 def get_metrics(session: Session, run_id: int, after_epoch: int = 0) -> dict[str, list]:
@@ -181,7 +231,8 @@ def record_epochs(engine: Engine, run_id: int, token: str, events: list[dict]) -
     """Store finished epochs (a replayed one is ignored) and the run's progress; False if the claim is lost."""
     now = utcnow()
     rows = [{"run_id": run_id, "epoch": int(e["epoch"]), "recorded_at": now,
-             **{k: float(e[k]) for k in METRIC_FIELDS}} for e in events]
+             **{k: float(e[k]) for k in METRIC_FIELDS},
+             **{k: None if e.get(k) is None else float(e[k]) for k in VALIDATION_FIELDS}} for e in events]
     with session_scope(engine) as session:
         owner = session.scalar(select(Run.claim_token).where(Run.id == run_id))
         if owner != token:
@@ -196,6 +247,8 @@ def record_epochs(engine: Engine, run_id: int, token: str, events: list[dict]) -
             train_seconds=select(func.coalesce(func.sum(Metric.seconds), 0.0)).where(mine).scalar_subquery(),
             last_test_error=select(last.c.test_error).scalar_subquery(),
             last_train_error=select(last.c.train_error).scalar_subquery(),
+            best_val_error=select(func.min(Metric.val_error)).where(mine).scalar_subquery(),
+            last_val_error=select(last.c.val_error).scalar_subquery(),
             images_per_second=select(last.c.images_per_second).scalar_subquery(),
             heartbeat_at=now,
         ))
@@ -285,14 +338,16 @@ def requeue_stale(engine: Engine, *, stale_after: float, max_attempts: int) -> d
 FORGET_WORKERS_AFTER = timedelta(days=7)
 
 
-def worker_seen(engine: Engine, name: str, *, gpu: str | None, slots: int) -> None:
-    """A worker says it is alive (every heartbeat); workers silent for a week are forgotten."""
+def worker_seen(engine: Engine, name: str, *, gpu: str | None, slots: int, datasets: dict | None = None) -> None:
+    """A worker says it is alive (every heartbeat), with what it reports of its datasets (worker/presence.py);
+    workers silent for a week are forgotten."""
     now = utcnow()
     with session_scope(engine) as session:
         seen = session.execute(update(Worker).where(Worker.name == name)
-                               .values(last_seen=now, gpu=gpu, slots=slots, stopped_at=None)).rowcount
+                               .values(last_seen=now, gpu=gpu, slots=slots, stopped_at=None,
+                                       datasets=datasets)).rowcount
         if not seen:
-            session.add(Worker(name=name, gpu=gpu, slots=slots, started_at=now, last_seen=now))
+            session.add(Worker(name=name, gpu=gpu, slots=slots, started_at=now, last_seen=now, datasets=datasets))
             session.execute(Worker.__table__.delete().where(Worker.last_seen < now - FORGET_WORKERS_AFTER))
 
 

@@ -4,11 +4,14 @@ from itertools import accumulate
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from ... import store
-from ...schemas import Comparison, Metrics, RunCreate, RunOut, RunPage, Status
+from ...datasets import run_download
+from ...models import VALIDATION_FIELDS
+from ...schemas import Comparison, Metrics, RunCreate, RunOut, RunPage, SeedGroup, Status
+from ...seed_groups import seed_groups
 from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["runs"])
@@ -47,15 +50,22 @@ def list_runs(db: Db,
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses={404: {"description": "no such run"}},
             summary="One run: spec, status, progress, best and last test error, timings, error text")
-def get_run(run_id: PathId, db: Db) -> RunOut:
-    return RunOut.of(store.get_run(db, run_id))
+def get_run(run_id: PathId, request: Request, db: Db) -> RunOut:
+    run = store.get_run(db, run_id)
+    out = RunOut.of(run)
+    if run.status == "running" and not run.epochs_done:  # its worker may be fetching the dataset first
+        out.download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
+    return out
 
 
 MaxPoints = Annotated[int | None, Query(ge=8, le=100_000, description="thin to about this many rows, keeping "
-                                      "each stretch's lowest and highest train and test error")]
+                                      "each stretch's lowest and highest train, test and validation error")]
 
 
 def _metrics(run, columns: dict[str, list], after_epoch: int = 0, max_points: int | None = None) -> Metrics:
+    if not run.spec.get("dataset", {}).get("validation"):
+        for name in VALIDATION_FIELDS:  # no split: the answer's val columns are null, not lists of nulls
+            del columns[name]
     before = run.train_seconds - sum(columns["seconds"]) if after_epoch else 0.0
     columns["wall_seconds"] = [before + s for s in accumulate(columns["seconds"])]
     total = len(columns["epoch"])
@@ -67,13 +77,15 @@ def _metrics(run, columns: dict[str, list], after_epoch: int = 0, max_points: in
 
 
 def downsample_keeping_extrema(columns: dict[str, list], max_points: int) -> list[int]:
-    """Indices of about `max_points` rows: the first, the last, and in each of max_points/4 equal stretches
-    the rows with the lowest and highest train and test error, so no spike or best epoch disappears."""
+    """Indices of about `max_points` rows: the first, the last, and in each of max_points/(2 x curves) equal
+    stretches the rows with the lowest and highest train, test (and validation) error, so no spike or best
+    epoch disappears."""
     n = len(columns["epoch"])
-    buckets = max(1, (max_points - 2) // 4)
+    keys = [key for key in ("test_error", "train_error", "val_error") if key in columns]
+    buckets = max(1, (max_points - 2) // (2 * len(keys)))
     size = (n - 2) / buckets
     keep = {0, n - 1}
-    for key in ("test_error", "train_error"):
+    for key in keys:
         values = columns[key]
         for b in range(buckets):
             start, stop = 1 + int(b * size), 1 + int((b + 1) * size)
@@ -103,7 +115,33 @@ def compare(db: Db, ids: Annotated[list[QueryId], Query(min_length=1, max_length
         raise store.NotFound(f"run {missing[0]} not found")
     columns = store.metrics_of(db, ids)
     return Comparison(runs=[RunOut.of(runs[i]) for i in ids],
-                      metrics=[_metrics(runs[i], columns[i], 0, max_points) for i in ids])
+                      metrics=[_metrics(runs[i], columns[i], 0, max_points) for i in ids],
+                      groups=seed_groups([runs[i] for i in ids]))
+
+
+@router.get("/runs/{run_id}/seeds", response_model=SeedGroup, responses={404: {"description": "no such run"}},
+            summary="The run's seed group: every run of its spec, which of them count, and their statistics")
+def get_seed_group(run_id: PathId, db: Db) -> SeedGroup:
+    run = store.get_run(db, run_id)
+    members, _ = store.find_runs(db, spec_key_=run.spec_key, order="-created", limit=1000)
+    [group] = seed_groups(members)
+    return group
+
+
+class RerunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_seed: bool = Field(False, description="false: the run's own seed again; true: the lowest seed that no "
+                                              "run of its spec has used, one more sample of its seed group")
+
+
+@router.post("/runs/{run_id}/rerun", status_code=status.HTTP_201_CREATED, response_model=RunOut,
+             dependencies=[Depends(require_api_key)], responses={404: {"description": "no such run"}},
+             summary="Queue the run's spec again, with its own seed or a new one")
+def rerun(run_id: PathId, request: Request, db: Db, body: RerunBody | None = None) -> RunOut:
+    created = store.rerun(db, run_id, new_seed=bool(body and body.new_seed))
+    db.commit()
+    wake_dispatcher(request)
+    return RunOut.of(created)
 
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut,
