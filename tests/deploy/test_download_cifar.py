@@ -27,15 +27,15 @@ def services() -> dict:
 
 @pytest.fixture
 def no_internet(monkeypatch):
-    import torchvision.datasets.cifar as cifar
+    import urllib.request
 
     fetched = []
 
-    def refuse(url, *args, **kwargs):
-        fetched.append(url)
-        raise OSError(f"no route to {url}")
+    def refuse(request, *args, **kwargs):
+        fetched.append(request.full_url)
+        raise OSError(f"no route to {request.full_url}")
 
-    monkeypatch.setattr(cifar, "download_and_extract_archive", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
     return fetched
 
 

@@ -228,7 +228,7 @@ def _cifar_name(cls) -> str:
 
 # Called with (bytes fetched so far, the archive's size or None when the server does not say).
 DownloadProgress = Callable[[int, int | None], None]
-FETCH_CHUNK = 256 * 1024
+FETCH_CHUNK = 64 * 1024
 FETCH_TIMEOUT_SECONDS = 60
 
 

@@ -130,9 +130,17 @@ def _rewrite_metrics(path: Path, history: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _holds_progress(out_dir: Path) -> bool:
+    """Whether the directory holds a checkpoint or a finished epoch: something a resume would continue."""
+    metrics = out_dir / METRICS
+    return (out_dir / CHECKPOINT).exists() or (metrics.exists() and bool(metrics.read_text().strip()))
+
+
 def _claim_run_dir(out_dir: Path, spec: RunSpec) -> None:
     spec_path = out_dir / SPEC
-    if spec_path.exists():
+    # A run that stopped before its first epoch (missing data, a typo in the spec) left only its spec.json:
+    # nothing to resume or to lose, so the directory takes the new spec.
+    if spec_path.exists() and _holds_progress(out_dir):
         recorded = RunSpec.model_validate_json(spec_path.read_text())
         if recorded != spec:
             raise RunDirError(f"{out_dir} holds a different run (its {SPEC} differs from this spec); "
