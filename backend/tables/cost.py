@@ -1,34 +1,25 @@
-"""What reproducing costs: GPU-hours = epochs x training images / images per second, summed over runs.
+"""What reproducing costs: hours = epochs x training images / images per second, summed over runs.
 
-Images per second come from the runs this ShakeLab has already trained (the median of the succeeded and
-running runs of the same model at the same batch size: measured on the workers' own GPUs). Where there is
-none, a clearly labelled estimate: the model's training FLOPs per image (3 x forward, counted once with the
-engine; see FORWARD_GFLOPS) at an assumed share of an H100's dense bf16 peak. Evaluation on the test set is
-not counted (about 5% more).
+Two rates, shown side by side: this installation's, measured by its finished runs (local_speed.py), and a
+labelled estimate for one H100, here: the model's training FLOPs per image (3 x forward, counted once with
+the engine; see FORWARD_GFLOPS) at an assumed share of an H100's dense bf16 peak. Evaluation on the test set
+is not counted (about 5% more).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from worker.engine.spec import TRAIN_SIZES, RunSpec
 
-from worker.engine.spec import RunSpec
-
-from ..models import Run
-
-__all__ = ["TRAIN_SIZES", "FORWARD_GFLOPS", "Throughput", "model_key", "train_size", "throughput",
-           "measured_throughput", "estimated_throughput", "run_hours", "source_entry"]
-
-# Training images per epoch; the synthetic set's default size is the engine's (worker/engine/data.py).
-TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "digits": 1437, "synthetic": 1024}
+__all__ = ["TRAIN_SIZES", "FORWARD_GFLOPS", "Throughput", "model_key", "model_dict_key", "train_size",
+           "estimated_throughput", "run_hours", "source_entry"]
 
 # Forward GFLOPs of one 32x32 image in eval mode, counted with torch's FlopCounterMode on the engine's
-# models (tests/unit/test_tables_data.py recounts them), for every model of the tables under every profile.
+# models (tests/unit/test_tables_data.py recounts them), for every model of the tables under every profile
+# and of the presets: the local estimate scales measured speed by them.
 FORWARD_GFLOPS: dict[str, float] = {
     '{"arch": "shake_resnet", "depth": 26, "width": 32}': 0.8534,
     '{"arch": "shake_resnet", "depth": 26, "width": 64}': 3.3710,
@@ -50,6 +41,7 @@ FORWARD_GFLOPS: dict[str, float] = {
     '{"arch": "nasnet", "aux_weight": 0.4, "cells": 7, "filters": 96}': 10.3025,
     '{"arch": "nasnet", "aux_weight": 0.4, "cells": 1, "filters": 4}': 0.0095,
     '{"arch": "nasnet", "aux_weight": 0.4, "cells": 1, "filters": 12}': 0.0528,
+    '{"alpha": 24, "arch": "pyramidnet", "bottleneck": false, "depth": 20}': 0.0807,
 }
 
 H100_BF16_DENSE_TFLOPS = 989.4
@@ -59,47 +51,33 @@ ASSUMED_UTILISATION = {"nasnet": 0.05}
 DEFAULT_UTILISATION = 0.25
 # Small nets at small batches are bound by kernel launches and the data path, not by FLOPs.
 MAX_ESTIMATED_IMAGES_PER_SECOND = 30_000.0
-MEASURED_RUNS_CONSIDERED = 200
+
+
+def model_dict_key(model: dict[str, Any]) -> str:
+    """A resolved model section as the key of FORWARD_GFLOPS (as stored in a run's spec)."""
+    return json.dumps(model, sort_keys=True)
 
 
 def model_key(spec: RunSpec) -> str:
-    return json.dumps(spec.model.model_dump(mode="json"), sort_keys=True)
+    return model_dict_key(spec.model.model_dump(mode="json"))
 
 
 def train_size(spec: RunSpec) -> int:
-    return spec.dataset.train_size or TRAIN_SIZES[spec.dataset.name]
+    """Images trained on per epoch: the training set less any validation split."""
+    return spec.dataset.train_images
 
 
 @dataclass(frozen=True)
 class Throughput:
-    source: str  # "measured" or "estimate"
+    source: str  # "estimate": on one H100, from FLOPs
     images_per_second: float | None  # None: no estimate at all (a model outside FORWARD_GFLOPS)
     basis: str
-
-
-def measured_throughput(session: Session, spec: RunSpec) -> Throughput | None:
-    """The median images/s of this ShakeLab's runs of the same model at the same batch size."""
-    query = (select(Run.spec, Run.images_per_second, Run.worker)
-             .where(Run.arch == spec.model.arch, Run.status.in_(("succeeded", "running")),
-                    Run.images_per_second.is_not(None))
-             .order_by(Run.id.desc()).limit(MEASURED_RUNS_CONSIDERED))
-    model = spec.model.model_dump(mode="json")
-    rates, workers = [], set()
-    for run_spec, rate, worker in session.execute(query):
-        if run_spec.get("model") == model and run_spec.get("optim", {}).get("batch_size") == spec.optim.batch_size:
-            rates.append(rate)
-            workers.add(worker or "unknown worker")
-    if not rates:
-        return None
-    return Throughput("measured", statistics.median(rates),
-                      f"median of {len(rates)} run(s) of this model at batch {spec.optim.batch_size} on "
-                      f"{', '.join(sorted(workers))}")
 
 
 def estimated_throughput(spec: RunSpec) -> Throughput:
     gflops = FORWARD_GFLOPS.get(model_key(spec))
     if gflops is None:
-        return Throughput("estimate", None, "no measured run and no FLOPs figure for this model: not counted")
+        return Throughput("estimate", None, "no FLOPs figure for this model: not counted")
     utilisation = ASSUMED_UTILISATION.get(spec.model.arch, DEFAULT_UTILISATION)
     rate = min(utilisation * H100_BF16_DENSE_TFLOPS * 1e3 / (3 * gflops), MAX_ESTIMATED_IMAGES_PER_SECOND)
     return Throughput("estimate", rate,
@@ -108,14 +86,10 @@ def estimated_throughput(spec: RunSpec) -> Throughput:
                       f"{MAX_ESTIMATED_IMAGES_PER_SECOND:,.0f} images/s")
 
 
-def throughput(session: Session, spec: RunSpec) -> Throughput:
-    return measured_throughput(session, spec) or estimated_throughput(spec)
-
-
-def run_hours(spec: RunSpec, rate: Throughput) -> float:
-    if not rate.images_per_second:
+def run_hours(spec: RunSpec, images_per_second: float | None) -> float:
+    if not images_per_second:
         return 0.0
-    return spec.optim.epochs * train_size(spec) / rate.images_per_second / 3600
+    return spec.optim.epochs * train_size(spec) / images_per_second / 3600
 
 
 def source_entry(spec: RunSpec, rate: Throughput, runs: int) -> dict[str, Any]:

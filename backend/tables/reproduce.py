@@ -19,14 +19,17 @@ from worker.engine.spec import RunSpec, parse_spec
 from .. import store
 from ..models import Experiment, Run, utcnow
 from ..schemas import MAX_RUNS_PER_REQUEST
-from .cost import model_key, run_hours, source_entry, throughput
+from ..settings import Settings
+from .cost import estimated_throughput, model_key, run_hours, source_entry
 from .data import PaperTable
+from .local_speed import installation, local_estimate
 from .profiles import Profile, table_specs
 from .schemas import CellPlan, EstimateSource, ReproduceOut
 
 __all__ = ["BLOCKING_STATUSES", "UnknownCells", "TooManyRuns", "reproduce_table"]
 
 BLOCKING_STATUSES = ("queued", "running", "succeeded")
+DEFAULT_ALIVE_WITHIN = Settings.model_fields["stale_after_seconds"].default
 # PostgreSQL advisory lock key of reproductions ("SHAKELAB" in ASCII, as a positive bigint).
 REPRODUCE_LOCK_KEY = int.from_bytes(b"SHAKELAB", "big") & (2**63 - 1)
 
@@ -64,8 +67,10 @@ def _taken_seeds(session: Session, keys: set[str]) -> set[tuple[str, int]]:
 
 
 def reproduce_table(session: Session, table: PaperTable, profile: Profile, *, seeds: int,
-                    cell_keys: list[str] | None = None, dry_run: bool = False) -> ReproduceOut:
-    """Plan (and unless dry_run, queue) the runs the table lacks; the caller commits."""
+                    cell_keys: list[str] | None = None, dry_run: bool = False,
+                    alive_within: float = DEFAULT_ALIVE_WITHIN) -> ReproduceOut:
+    """Plan (and unless dry_run, queue) the runs the table lacks; the caller commits. `alive_within`: how
+    recently a worker must have been seen to count as this installation's (the local estimate)."""
     cells = table_specs(table.id, profile.name)
     if cell_keys is not None:
         unknown = [k for k in dict.fromkeys(cell_keys) if k not in {c.key for c in cells}]
@@ -89,15 +94,16 @@ def reproduce_table(session: Session, table: PaperTable, profile: Profile, *, se
         raise TooManyRuns(f"this would queue {len(planned)} runs; at most {MAX_RUNS_PER_REQUEST} per request "
                           "(fewer seeds, or some cells at a time)")
 
-    # Cost: one throughput per model and batch size.
-    groups: dict[tuple[str, int], list[PlannedRun]] = defaultdict(list)
+    # Cost: one rate per model and batch size, on one H100 (estimated) and on this installation (measured).
+    groups: dict[tuple[str, int], list[RunSpec]] = defaultdict(list)
     for run in planned.values():
-        groups[(model_key(run.spec), run.spec.optim.batch_size)].append(run)
+        groups[(model_key(run.spec), run.spec.optim.batch_size)].append(run.spec)
     hours, sources = 0.0, []
-    for runs in groups.values():
-        rate = throughput(session, runs[0].spec)
-        hours += sum(run_hours(r.spec, rate) for r in runs)
-        sources.append(EstimateSource(**source_entry(runs[0].spec, rate, len(runs))))
+    for specs in groups.values():
+        rate = estimated_throughput(specs[0])
+        hours += sum(run_hours(spec, rate.images_per_second) for spec in specs)
+        sources.append(EstimateSource(**source_entry(specs[0], rate, len(specs))))
+    local = local_estimate(installation(session, alive_within=alive_within), list(groups.values()))
 
     created, experiment_id = [], None
     if planned and not dry_run:
@@ -117,4 +123,5 @@ def reproduce_table(session: Session, table: PaperTable, profile: Profile, *, se
     return ReproduceOut(
         table_id=table.id, profile=profile.name, profile_label=profile.label, seeds=seeds, dry_run=dry_run,
         runs=len(planned), epochs=sum(r.spec.optim.epochs for r in planned.values()), gpu_hours=hours,
-        estimate_sources=sources, created_run_ids=created, experiment_id=experiment_id, cells=plans)
+        estimate_sources=sources, local=local, created_run_ids=created, experiment_id=experiment_id, cells=plans,
+        datasets=sorted({r.spec.dataset.name for r in planned.values()}))

@@ -117,12 +117,48 @@ class ReproduceRequest(BaseModel):
 
 
 class EstimateSource(BaseModel):
+    """The H100 estimate of one model at one batch size."""
     model: dict[str, Any]
     batch_size: int
     runs: int = Field(description="planned runs this estimate covers")
-    source: Literal["measured", "estimate"]
+    source: Literal["estimate"] = Field(description="always an estimate from FLOPs, never measured")
     images_per_second: float | None
     basis: str = Field(description="how images_per_second was obtained")
+
+
+class InstallationWorkers(BaseModel):
+    alive: list[str] = Field(description="the workers alive now (host[/gpuN]#pid)")
+    gpu: list[str] = Field(description="those started with a GPU")
+    cpu: list[str] = Field(description="those started without one: they train on CPUs")
+    slots: int = Field(description="runs they train at once, all together")
+
+
+class LocalRate(BaseModel):
+    """This installation's rate for one planned model at one batch size."""
+    model: dict[str, Any]
+    batch_size: int
+    runs: int = Field(description="planned runs at this rate")
+    images_per_second: float
+    method: Literal["same model", "scaled by FLOPs"] = Field(
+        description="the median of finished runs of this model at this batch size; or the median training "
+                    "FLOP/s of finished runs over this model's FLOPs per image")
+    measured_run_ids: list[int] = Field(description="the finished runs it comes from")
+
+
+class LocalEstimate(BaseModel):
+    """The planned runs' time on this installation, from the speed its finished runs measured."""
+    hours: float | None = Field(description="training hours of the planned runs that have a rate, one after "
+                                            "another; null when no finished run measured a usable speed")
+    wall_hours: float | None = Field(description="hours / the alive workers' slots: all of them training at once; "
+                                                 "null without a worker")
+    workers: InstallationWorkers
+    device: Literal["cpu", "gpu", "cpu and gpu", "none"] = Field(description="what the alive workers train on")
+    measured_run_ids: list[int] = Field(description="the finished runs behind the rates, newest first")
+    measured_on: list[str] = Field(description="their workers, each with 'CPU' or 'GPU <label>'")
+    on_workers_alive: bool = Field(description="false: measured on workers that are no longer alive")
+    runs_without_rate: int = Field(description="planned runs left out of `hours`: no measurement to scale to "
+                                               "their model")
+    rates: list[LocalRate]
 
 
 class CellPlan(BaseModel):
@@ -139,8 +175,12 @@ class ReproduceOut(BaseModel):
     dry_run: bool
     runs: int = Field(description="runs to queue (queued unless dry_run)")
     epochs: int = Field(description="their epochs, summed")
-    gpu_hours: float = Field(description="estimated training time of those runs, summed")
+    gpu_hours: float = Field(description="their training time on one H100, summed: an estimate from FLOPs at an "
+                                         "assumed share of its peak, not measured (see estimate_sources)")
     estimate_sources: list[EstimateSource]
+    local: LocalEstimate = Field(description="their time on this installation's workers, from the speed its "
+                                             "finished runs measured")
+    datasets: list[str] = Field(default_factory=list, description="the datasets the runs to queue train on")
     created_run_ids: list[int]
     experiment_id: int | None = Field(description="the experiment grouping the created runs")
     cells: list[CellPlan]

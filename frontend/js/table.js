@@ -163,15 +163,71 @@ export function mount(root, ctx) {
 }
 
 function costSummary(dry) {
-  const hours = dry.gpu_hours < 0.01 ? "< 0.01" : number(dry.gpu_hours, dry.gpu_hours < 10 ? 2 : 0);
+  const local = dry.local;
+  const here = local?.hours === null || local?.hours === undefined ? "—" : hoursText(local.wall_hours ?? local.hours, false);
   return h("div", {},
     h("div", { class: "stats", style: "margin-bottom: 8px" },
-      stat("Runs", number(dry.runs)), stat("Epochs", number(dry.epochs)), stat("GPU-hours", hours)),
-    h("p", { class: "muted", style: "font-size: 0.8125rem", text: `Profile ${dry.profile_label}.` }),
-    dry.estimate_sources?.length ? h("details", {}, h("summary", { text: "Where the GPU-hours come from" }),
-      h("ul", { style: "font-size: 0.8125rem" }, dry.estimate_sources.map((s) => h("li", {},
-        h("strong", { text: s.source === "measured" ? "measured: " : "estimate: " }),
-        `${number(s.images_per_second)} images/s for ${s.runs} run${s.runs > 1 ? "s" : ""} — ${s.basis}`)))) : null);
+      stat("Runs", number(dry.runs)), stat("Epochs", number(dry.epochs)),
+      stat("Hours on this installation", here), stat("GPU-hours on one H100 (estimate)", hoursText(dry.gpu_hours, false))),
+    local ? h("p", { class: "local-estimate" }, localText(local, dry.runs)) : null,
+    h("p", { class: "muted", style: "font-size: 0.8125rem" },
+      `On one H100: about ${hoursText(dry.gpu_hours)}, an estimate from the models' FLOPs at an assumed share of its peak, not a measurement. Profile ${dry.profile_label}.`),
+    h("details", {}, h("summary", { text: "How these times are worked out" }),
+      h("ul", { style: "font-size: 0.8125rem" },
+        (local?.rates || []).map((r) => h("li", {}, h("strong", { text: "this installation: " }),
+          `${number(r.images_per_second, r.images_per_second < 10 ? 1 : 0)} images/s for ${plural(r.runs, "run")} of ${modelText(r.model)} at batch ${r.batch_size}, `,
+          r.method === "same model" ? "the median of finished runs of this model at this batch size: " : "finished runs' training speed scaled by FLOPs per image: ",
+          runLinks(r.measured_run_ids))),
+        (dry.estimate_sources || []).map((s) => h("li", {}, h("strong", { text: "one H100: " }),
+          `${number(s.images_per_second)} images/s for ${plural(s.runs, "run")} of ${modelText(s.model)}: ${s.basis}`)))));
+}
+
+/** Where the runs would train, plainly: whether the workers are CPUs, and which runs measured the speed. */
+function localText(local, runs) {
+  const { workers } = local;
+  const names = (list) => list.join(", ");
+  const device = {
+    none: "No worker is running: nothing trains until one starts.",
+    cpu: `This installation's ${workers.cpu.length > 1 ? `workers (${names(workers.cpu)}) are CPUs` : `only worker, ${names(workers.cpu)}, is a CPU`}: no GPU.`,
+    gpu: `This installation's workers have GPUs (${names(workers.gpu)}).`,
+    "cpu and gpu": `This installation has GPU workers (${names(workers.gpu)}) and CPU workers (${names(workers.cpu)}).`,
+  }[local.device];
+  const parts = [device, " "];
+  if (local.hours === null) {
+    parts.push("No finished run has measured its speed yet, so the time there is unknown: finish one run (the digits demo takes minutes) and it appears here.");
+    return parts;
+  }
+  const together = local.wall_hours !== null && workers.slots > 1
+    ? `, about ${hoursText(local.wall_hours)} with ${workers.slots} runs training at once` : "";
+  const scaled = local.rates.some((r) => r.method === "scaled by FLOPs");
+  parts.push(`At the speed its finished runs measured, ${runs === 1 ? "this run" : "these runs"} would take about ${hoursText(local.hours)} of training there${together}. Measured from `,
+    runLinks(local.measured_run_ids), ` on ${names(local.measured_on)}`,
+    scaled ? ", scaled by FLOPs per image to the models not yet trained here" : "",
+    local.on_workers_alive ? "." : "; those workers are not running now.",
+    local.runs_without_rate ? ` ${plural(local.runs_without_rate, "run")} left out: no FLOPs figure for ${local.runs_without_rate > 1 ? "their models" : "its model"}.` : "");
+  return parts;
+}
+
+function runLinks(ids) {
+  const shown = ids.slice(0, 8);
+  return [ids.length > 1 ? "runs " : "run ", ...shown.flatMap((id, i) => [i ? ", " : "", h("a", { href: `#/runs/${id}`, text: `#${id}` })]),
+    ids.length > shown.length ? ` and ${ids.length - shown.length} more` : ""];
+}
+
+/** 0.25 h, 61 h, 1,460 h (61 days), 1,459,470 h (167 years); `long: false` leaves out the days and years. */
+function hoursText(hours, long = true) {
+  if (hours < 0.01) return "< 0.01 h";
+  const text = `${number(hours, hours < 10 ? 2 : 0)} h`;
+  if (!long || hours < 48) return text;
+  return hours < 2 * 8766 ? `${text} (${number(hours / 24, 0)} days)` : `${text} (${number(hours / 8766, 0)} years)`;
+}
+
+function plural(n, word) {
+  return `${number(n)} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function modelText(model) {
+  return Object.entries(model).map(([k, v]) => (k === "arch" ? v : `${k} ${v}`)).join(" ");
 }
 
 function stat(label, value) {

@@ -30,8 +30,33 @@ def test_table_shows_reported_beside_reproduced(page, live):
     expect(cell.locator(".profile-chip")).to_have_text(re.compile("^smoke test"))  # never mistaken for the paper's
     expect(page.get_by_text("UNVERIFIED").first).to_be_visible()
     page.get_by_role("button", name="Reproduce…").click()
-    expect(page.locator(".stat-label", has_text="GPU-hours")).to_be_visible()
+    expect(page.locator(".stat-label", has_text="GPU-hours on one H100 (estimate)")).to_be_visible()
     page.snap("table")
+
+
+def test_the_cost_dialog_gives_the_time_on_this_installations_cpu_worker(page, live):
+    """The live system's one worker was started without a GPU: the dialog says so, and its time comes from
+    the runs it finished, named by their ids."""
+    smoke = live.post(f"/api/tables/{TABLE}/reproduce", json={"seeds": 1, "profile": "smoke", "dry_run": False})
+    for run_id in smoke.json()["created_run_ids"]:
+        live.wait_for_status(run_id, "succeeded", timeout=120)
+    plan = live.post(f"/api/tables/{TABLE}/reproduce", json={"seeds": 3, "profile": "full", "dry_run": True}).json()
+    measured = plan["local"]["measured_run_ids"]
+    assert plan["local"]["device"] == "cpu" and measured
+
+    page.goto(f"/#/tables/{TABLE}")
+    page.get_by_role("button", name="Reproduce…").click()
+    local = page.locator(".local-estimate")
+    expect(local).to_contain_text(re.compile(r"only worker, \S+, is a CPU: no GPU"))
+    expect(local).to_contain_text("scaled by FLOPs per image")
+    links = local.get_by_role("link")
+    expect(links).to_have_count(min(len(measured), 8))
+    assert links.evaluate_all("links => links.map(a => a.getAttribute('href'))") == \
+        [f"#/runs/{run_id}" for run_id in measured[:8]]
+    here = page.locator(".stat", has=page.locator(".stat-label", has_text="Hours on this installation"))
+    expect(here.locator(".stat-value")).to_have_text(re.compile(r"^[\d,.]+ h"))
+    expect(page.get_by_text(re.compile("On one H100: about .* an estimate from the models' FLOPs"))).to_be_visible()
+    page.snap("reproduce-cost")
 
 
 def test_reproduce_from_the_page_fills_the_cells_in_live(page, live):

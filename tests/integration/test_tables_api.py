@@ -22,7 +22,7 @@ from backend.db import get_engine, session_scope
 from backend.models import Experiment, Run
 from backend.settings import Settings
 from backend.tables import reproduce as reproduce_module
-from backend.tables.cost import TRAIN_SIZES, estimated_throughput
+from backend.tables.cost import FORWARD_GFLOPS, TRAIN_SIZES, estimated_throughput, model_key
 from backend.tables.data import PAPER_TABLES
 from backend.tables.profiles import PROFILES, table_specs
 from backend.tables.reproduce import reproduce_table
@@ -45,7 +45,7 @@ class Lab:
         return {**cell.spec.model_dump(mode="json"), **seed}
 
     def add_run(self, spec: dict | RunSpec, status: str = "succeeded", errors: tuple[float, ...] = (5.0,),
-                images_per_second: float = 1000.0) -> int:
+                images_per_second: float = 1000.0, worker: str = "test-host/gpu0", gpu: str | None = "0") -> int:
         """A run in `status`, through the store's own functions; `errors`: the test error of each epoch."""
         spec = spec if isinstance(spec, RunSpec) else parse_spec(spec)
         with session_scope(self.engine) as session:
@@ -57,7 +57,7 @@ class Lab:
             with session_scope(self.engine) as session:
                 store.request_cancel(session, run_id)
             return run_id
-        token = store.claim_run(self.engine, run_id, worker="test-host/gpu0", gpu="0")
+        token = store.claim_run(self.engine, run_id, worker=worker, gpu=gpu)
         events = [{"epoch": i + 1, "train_loss": 1.0, "train_error": 20.0, "test_loss": 1.0, "test_error": e,
                    "lr": 0.1, "seconds": 1.0, "images_per_second": images_per_second} for i, e in enumerate(errors)]
         assert store.record_epochs(self.engine, run_id, token, events)
@@ -237,6 +237,7 @@ def one_field_variants(spec: dict) -> dict[str, dict]:
         "regularization.method": {**spec, "regularization": {"method": "stochastic_depth", "p_last": 0.5}},
         "dataset.train_size": {**spec, "dataset": {"name": "synthetic", "train_size": 2048}},
         "dataset.test_size": {**spec, "dataset": {"name": "synthetic", "test_size": 512}},
+        "dataset.validation": {**spec, "dataset": {**spec["dataset"], "validation": 5000}},
         "schedule.kind": {**spec, "schedule": {**spec["schedule"], "kind": "cosine", "milestones": []}},
     }
     variants = {}
@@ -399,24 +400,66 @@ def test_a_dry_run_says_what_it_would_queue_and_creates_nothing(lab):
     assert len(real["created_run_ids"]) == 34
 
 
-def test_the_cost_uses_the_measured_images_per_second_of_the_same_model_and_batch(lab):
+def nasnet_hours(spec: RunSpec, images_per_second: float) -> float:
+    return spec.optim.epochs * TRAIN_SIZES["cifar10"] / images_per_second / 3600
+
+
+def test_without_finished_runs_there_is_no_local_time_and_the_h100_figure_is_an_estimate(lab):
+    lab.add_run(lab.cell_spec(NASNET, "n6-f32:error"), status="running", images_per_second=5000.0)
+    plan = lab.reproduce(NASNET, seeds=1, dry_run=True)
+    local = plan["local"]
+    assert (local["hours"], local["wall_hours"], local["rates"], local["measured_run_ids"]) == (None, None, [], [])
+    assert local["runs_without_rate"] == plan["runs"] == 2  # the running (6, 32) run holds its seed
+    assert (local["device"], local["workers"]["alive"]) == ("none", [])
+    assert {s["source"] for s in plan["estimate_sources"]} == {"estimate"} and plan["gpu_hours"] > 0
+
+
+def test_the_local_time_uses_finished_runs_of_the_same_model_and_batch_and_scales_others_by_flops(lab):
     spec = lab.cell_spec(NASNET, "n6-f32:error")
     other_epochs = {**spec, "optim": {**spec["optim"], "epochs": 7}}  # same model and batch, another spec
-    for rate in (1000.0, 3000.0, 2000.0):
-        lab.add_run(other_epochs, images_per_second=rate)
-    lab.add_run({**spec, "optim": {**spec["optim"], "batch_size": 64}}, images_per_second=99_999.0)
-    lab.add_run({**spec, "model": {**spec["model"], "filters": 36}}, images_per_second=99_999.0)
+    same = [lab.add_run(other_epochs, images_per_second=rate) for rate in (1000.0, 3000.0, 2000.0)]
+    batch_64 = lab.add_run({**spec, "optim": {**spec["optim"], "batch_size": 64}}, images_per_second=99_999.0)
+    lab.add_run({**spec, "model": {**spec["model"], "filters": 36}}, images_per_second=99_999.0)  # no FLOPs figure
+    lab.add_run(other_epochs, status="running", images_per_second=99_999.0)  # not finished
+    lab.add_run(other_epochs, status="failed", images_per_second=99_999.0)
 
     plan = lab.reproduce(NASNET, seeds=1, dry_run=True)
-    sources = {(s["model"]["cells"], s["model"]["filters"]): s for s in plan["estimate_sources"]}
-    measured = sources[(6, 32)]
-    assert (measured["source"], measured["images_per_second"], measured["runs"]) == ("measured", 2000.0, 2)
-    assert "3 run(s)" in measured["basis"] and "test-host/gpu0" in measured["basis"]
-    assert sources[(7, 96)]["source"] == "estimate"
+    local = plan["local"]
+    rates = {(r["model"]["cells"], r["model"]["filters"]): r for r in local["rates"]}
+    small = rates[(6, 32)]
+    assert (small["method"], small["images_per_second"], small["runs"]) == ("same model", 2000.0, 2)
+    assert sorted(small["measured_run_ids"]) == sorted(same)
+    small_gflops = FORWARD_GFLOPS[model_key(parse_spec(spec))]
     big = next(c.spec for c in table_specs(NASNET, "full") if c.key == "n7-f96-cutout:error")
-    assert plan["gpu_hours"] == pytest.approx(
-        2 * 600 * TRAIN_SIZES["cifar10"] / 2000 / 3600
-        + 600 * TRAIN_SIZES["cifar10"] / estimated_throughput(big).images_per_second / 3600)
+    scaled = rates[(7, 96)]
+    speed = statistics.median([1000.0, 2000.0, 3000.0, 99_999.0]) * 3 * small_gflops  # training FLOP/s
+    assert scaled["method"] == "scaled by FLOPs"
+    assert scaled["images_per_second"] == pytest.approx(speed / (3 * FORWARD_GFLOPS[model_key(big)]))
+    assert sorted(scaled["measured_run_ids"]) == sorted([*same, batch_64])
+    small_spec = next(c.spec for c in table_specs(NASNET, "full") if c.key == "n6-f32:error")
+    assert local["hours"] == pytest.approx(nasnet_hours(small_spec, 2000.0) + nasnet_hours(small_spec, 2000.0)
+                                           + nasnet_hours(big, scaled["images_per_second"]))
+    assert local["runs_without_rate"] == 0
+    assert local["measured_on"] == ["test-host/gpu0 (GPU 0)"] and local["on_workers_alive"] is False
+
+
+def test_the_local_time_says_when_the_workers_are_cpus_and_uses_their_runs(lab):
+    spec = lab.cell_spec(NASNET, "n6-f32:error")
+    store.worker_seen(lab.engine, "cpu-box#12", gpu=None, slots=2)
+    lab.add_run({**spec, "seed": 5}, images_per_second=99_999.0)  # on test-host/gpu0, which is not alive
+    on_cpu = lab.add_run({**spec, "seed": 6}, images_per_second=40.0, worker="cpu-box", gpu=None)
+
+    plan = lab.reproduce(NASNET, seeds=1, dry_run=True)
+    local = plan["local"]
+    assert local["device"] == "cpu"
+    assert local["workers"] == {"alive": ["cpu-box#12"], "gpu": [], "cpu": ["cpu-box#12"], "slots": 2}
+    assert (local["measured_run_ids"], local["measured_on"], local["on_workers_alive"]) == \
+        ([on_cpu], ["cpu-box (CPU)"], True)
+    assert {r["images_per_second"] for r in local["rates"] if r["method"] == "same model"} == {40.0}
+    assert local["wall_hours"] == pytest.approx(local["hours"] / 2)
+
+    store.worker_seen(lab.engine, "gpu-box/gpu0#7", gpu="0", slots=1)
+    assert lab.reproduce(NASNET, seeds=1, dry_run=True)["local"]["device"] == "cpu and gpu"
 
 
 def test_concurrent_reproductions_queue_each_run_once(lab, monkeypatch):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from backend.catalog import presets
 from backend.tables.cost import FORWARD_GFLOPS, model_key
 from backend.tables.data import PAPER_TABLES, VERIFICATION_LEVELS, PaperTable
 from backend.tables.profiles import BUDGET_FRACTION, PROFILES, profile_spec, table_specs
@@ -370,18 +371,19 @@ def test_the_flops_figures_cover_every_model_and_match_the_engine():
 
     from worker.engine import build_model
 
+    specs = [cell.spec for table in PAPER_TABLES.values() for profile in PROFILES
+             for cell in table_specs(table.id, profile)]
+    specs += [parse_spec(preset["spec"]) for preset in presets()]
     counted = {}
-    for table in PAPER_TABLES.values():
-        for profile in PROFILES:
-            for cell in table_specs(table.id, profile):
-                key = model_key(cell.spec)
-                if key in counted:
-                    continue
-                with torch.device("meta"):  # counts FLOPs without computing anything
-                    model = build_model(cell.spec).eval()
-                with FlopCounterMode(display=False) as counter:
-                    model(torch.empty(1, 3, 32, 32, device="meta"))
-                counted[key] = counter.get_total_flops() / 1e9
+    for spec in specs:
+        key = model_key(spec)
+        if key in counted:
+            continue
+        with torch.device("meta"):  # counts FLOPs without computing anything
+            model = build_model(spec).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, 3, 32, 32, device="meta"))
+        counted[key] = counter.get_total_flops() / 1e9
     assert set(counted) == set(FORWARD_GFLOPS), {k: round(v, 4) for k, v in counted.items()}
     for key, gflops in counted.items():
         assert FORWARD_GFLOPS[key] == pytest.approx(gflops, abs=1e-4), f"{key!r}: {gflops:.4f}"

@@ -51,7 +51,8 @@ def get_table(table_id: str, db: Db, profile: Profile = DEFAULT_PROFILE) -> Tabl
 @router.post("/tables/{table_id}/reproduce", response_model=ReproduceOut,
              responses={**NOT_FOUND, 401: {"description": "an API key is needed (except for a dry run)"}},
              summary="Queue the runs the table lacks (seeds 0..seeds-1 of every cell), or with dry_run only "
-                     "say how many runs, epochs and GPU-hours that would be")
+                     "say how many runs and epochs that would be, and how long they would train on this "
+                     "installation's workers (measured) and on one H100 (estimated)")
 def reproduce(table_id: str, body: ReproduceRequest, request: Request, db: Db,
               credentials: Credentials) -> ReproduceOut:
     if not body.dry_run:
@@ -59,7 +60,8 @@ def reproduce(table_id: str, body: ReproduceRequest, request: Request, db: Db,
     table = _table(table_id)
     try:
         result = reproduce_table(db, table, PROFILES[body.profile], seeds=body.seeds, cell_keys=body.cells,
-                                 dry_run=body.dry_run)
+                                 dry_run=body.dry_run,
+                                 alive_within=request.app.state.settings.stale_after_seconds)
     except UnknownCells as exc:
         raise _unprocessable("cells", str(exc)) from None
     except TooManyRuns as exc:
