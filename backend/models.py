@@ -9,10 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-FINISHED = ("succeeded", "failed", "cancelled")
+# `pruned`: stopped early by its search (docs/searches.md); its recorded epochs stay.
+FINISHED = ("succeeded", "failed", "cancelled", "pruned")
 
 
 def utcnow() -> datetime:
@@ -58,6 +71,9 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="SET NULL"))
+    # A run proposed by a search: its search and the proposal (one run per seed) it belongs to.
+    search_id: Mapped[int | None] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"), index=True)
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("search_proposals.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(200))
     notes: Mapped[str] = mapped_column(Text, default="")
     # The resolved spec (papers' defaults filled in); spec_key hashes it without the seed, so runs that
@@ -76,6 +92,9 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What a requested cancel ends as: null is `cancelled`; a search's pruner asks for `pruned`, with its reason.
+    cancel_status: Mapped[str | None] = mapped_column(String(16))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     # Dispatch and ownership: published to the broker at dispatched_at; claimed by a worker with a fresh
     # claim token per attempt, kept alive by heartbeat_at.
@@ -90,6 +109,9 @@ class Run(Base):
     best_test_error: Mapped[float | None] = mapped_column(Float)
     last_test_error: Mapped[float | None] = mapped_column(Float)
     last_train_error: Mapped[float | None] = mapped_column(Float)
+    # Only for runs with a validation split (`dataset.validation` > 0).
+    best_val_error: Mapped[float | None] = mapped_column(Float)
+    last_val_error: Mapped[float | None] = mapped_column(Float)
     images_per_second: Mapped[float | None] = mapped_column(Float)
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
@@ -138,10 +160,67 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     stopped_at: Mapped[datetime | None] = mapped_column()
-    # What the worker can train without a download: {"cifar10": true, ...}, and whether it may download.
+    # What the worker can train without a download, whether it may download, and the downloads its runs
+    # wait on (worker/presence.py writes it; backend/schemas.py WorkerDatasets describes it).
     datasets: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Search(Base):
+    """An experiment whose runs a sampler proposes (backend/searches): the base spec, the space over its
+    fields, and the limits. The proposals and their runs are the search's whole state."""
+    __tablename__ = "searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict] = mapped_column(JSON)  # the base spec, resolved
+    space: Mapped[dict] = mapped_column(JSON)  # {"optim.lr": {"float": [0.01, 1], "log": true}, ...}
+    objective: Mapped[str] = mapped_column(String(40))
+    sampler: Mapped[str] = mapped_column(String(16))
+    sampler_seed: Mapped[int] = mapped_column(Integer)
+    pruner: Mapped[dict] = mapped_column(JSON)  # {"kind": "asha", "min_epochs_fraction": 0.1, "reduction": 3}
+    seeds: Mapped[int] = mapped_column(Integer)
+    max_runs: Mapped[int] = mapped_column(Integer)
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    budget_gpu_hours: Mapped[float | None] = mapped_column(Float)
+    # running: proposing; stopping: no new proposal, its runs still going; finished.
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    # Proposals made so far: the next proposal's number, claimed by a conditional UPDATE, so two
+    # dispatchers never make the same proposal.
+    proposals_made: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    proposals: Mapped[list[SearchProposal]] = relationship(back_populates="search", order_by="SearchProposal.number",
+                                                           cascade="all, delete-orphan")
+
+
+class SearchProposal(Base):
+    """One point of the space the sampler proposed: an Optuna trial, trained as one run per seed."""
+    __tablename__ = "search_proposals"
+    __table_args__ = (UniqueConstraint("search_id", "number", name="uq_search_proposals_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict] = mapped_column(JSON)  # {"optim.lr": 0.13}
+    # running, complete, pruned, failed (a failed run, or a spec that does not validate), cancelled.
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    value: Mapped[float | None] = mapped_column(Float)  # the objective (seeds' mean); pruned: at the pruning
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed, or the pruner's reason
+    # What Optuna's sampler and pruner keep on the trial (grid point, rungs reached), kept here so the
+    # study rebuilt at each decision sees it.
+    optuna_attrs: Mapped[dict] = mapped_column(JSON, default=dict)
+    checked_step: Mapped[int] = mapped_column(Integer, default=0)  # the last step the pruner judged
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    search: Mapped[Search] = relationship(back_populates="proposals")
 
 
 Index("ix_runs_status_dispatched", Run.status, Run.dispatched_at)
 
 METRIC_FIELDS = ("train_loss", "train_error", "test_loss", "test_error", "lr", "seconds", "images_per_second")
+# Recorded only by runs with a validation split; None for the others.
+VALIDATION_FIELDS = ("val_loss", "val_error")

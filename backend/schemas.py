@@ -13,7 +13,7 @@ from worker.engine.spec import RunSpec, SpecError, parse_spec
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[\w.:+\-=]{1,64}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
 
 MAX_RUNS_PER_REQUEST = 500
 
@@ -69,7 +69,7 @@ class ExperimentCreate(_Body):
                     specs.append(parse_spec(data))
                 except SpecError as exc:
                     where = ", ".join(f"{p}={v!r}" for p, v in zip(paths, values, strict=False))
-                    raise SpecError([{"field": f"spec.{e['field']}" if e["field"] else "spec",
+                    raise SpecError([{**e, "field": f"spec.{e['field']}" if e["field"] else "spec",
                                       "message": e["message"] + (f" (with {where})" if where else "")}
                                      for e in exc.errors]) from None
         return specs
@@ -102,6 +102,7 @@ class RunOut(BaseModel):
 
     id: int
     experiment_id: int | None
+    search_id: int | None = Field(None, description="the search that proposed this run, if any")
     name: str
     tags: list[str]
     notes: str

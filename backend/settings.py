@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
@@ -25,10 +26,18 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under home")
     broker_url: str | None = Field(None, description="Celery broker; default the embedded filesystem broker")
     data_dir: Path | None = Field(None, description="datasets; default home/data")
+    download_datasets: bool = Field(True, description="a worker fetches a missing CIFAR before training; false "
+                                                      "for machines without internet")
     runs_dir: Path | None = Field(None, description="checkpoints and metrics files; default home/runs")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_key: str | None = Field(None, description="when set, state-changing requests need this bearer key")
+    protect_reads: bool = Field(False, description="reads need the API key too (for shared networks)")
+    # Comma-separated in the environment. A request naming any other Host gets 400 (DNS rebinding).
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Host names the API answers to; default: SHAKELAB_HOST and localhost")
+    trusted_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="other origins (https://name:port) whose pages may change state")
     queue: str = Field("shakelab", description="the Celery queue that carries 'run N is ready'")
 
     heartbeat_seconds: float = Field(5.0, gt=0, description="how often a worker marks its run alive")
@@ -37,6 +46,26 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(2.0, gt=0, description="how often the API re-checks the queue")
     broker_timeout_seconds: float = Field(2.0, gt=0, description="connect timeout towards the broker")
     runs_per_gpu: int = Field(1, ge=1, le=16, description="runs one worker trains at once on its GPU")
+
+    @field_validator("allowed_hosts", "trusted_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _reads_need_a_key(self):
+        if self.protect_reads and not self.api_key:
+            raise ValueError("SHAKELAB_PROTECT_READS needs SHAKELAB_API_KEY: reads are protected by that key")
+        return self
+
+    @property
+    def resolved_allowed_hosts(self) -> list[str]:
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        own = [] if self.host in ("0.0.0.0", "::", "") else [self.host]
+        return list(dict.fromkeys([*own, "localhost", "127.0.0.1", "[::1]"]))
 
     @property
     def home_dir(self) -> Path:

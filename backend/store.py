@@ -27,7 +27,7 @@ __all__ = [
     "find_runs", "get_run", "get_metrics", "metrics_of",
     "METRIC_COLUMNS",
     "request_cancel",
-    "claim_run", "heartbeat", "record_epochs", "finish_run", "release_run", "runs_to_dispatch",
+    "claim_run", "heartbeat", "record_epochs", "finish_run", "finish_cancelled", "release_run", "runs_to_dispatch",
     "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "worker_seen", "worker_stopped", "find_workers",
     "NotFound",
 ]
@@ -134,6 +134,7 @@ RUN_ORDER = {
 def find_runs(session: Session, *, status: list[str] | None = None, tag: str | None = None,
               arch: str | None = None, method: str | None = None, dataset: str | None = None,
               experiment_id: int | None = None, spec_key_: str | None = None, ids: list[int] | None = None,
+              search_id: int | None = None,
               order: str = "created", limit: int = 100, offset: int = 0) -> tuple[list[Run], int]:
     query: Select = select(Run)
     if status:
@@ -141,7 +142,7 @@ def find_runs(session: Session, *, status: list[str] | None = None, tag: str | N
     if tag:
         query = query.where(Run.id.in_(select(RunTag.run_id).where(RunTag.tag == tag)))
     for column, value in ((Run.arch, arch), (Run.method, method), (Run.dataset, dataset),
-                          (Run.experiment_id, experiment_id), (Run.spec_key, spec_key_)):
+                          (Run.experiment_id, experiment_id), (Run.spec_key, spec_key_), (Run.search_id, search_id)):
         if value is not None:
             query = query.where(column == value)
     if ids:
@@ -181,14 +182,18 @@ def metrics_of(session: Session, run_ids: list[int], after_epoch: int = 0) -> di
     return out
 
 
-def request_cancel(session: Session, run_id: int) -> Run:
-    """A queued run ends `cancelled` at once; a running one is flagged and its worker stops it."""
+def request_cancel(session: Session, run_id: int, *, status: str = "cancelled", reason: str | None = None) -> Run:
+    """A queued run ends `cancelled` at once; a running one is flagged and its worker stops it. A search's
+    pruner asks for status `pruned` with its reason, which the run ends with instead."""
+    assert status in ("cancelled", "pruned")
     run = get_run(session, run_id)
     now = utcnow()
     session.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
-                    .values(status="cancelled", cancel_requested=True, finished_at=now,
-                            error="cancelled before it started"))
-    session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(cancel_requested=True))
+                    .values(status=status, cancel_requested=True, finished_at=now,
+                            error=reason or "cancelled before it started"))
+    session.execute(update(Run).where(Run.id == run_id, Run.status == "running", Run.cancel_requested.is_(False))
+                    .values(cancel_requested=True, cancel_status=None if status == "cancelled" else status,
+                            cancel_reason=reason))
     session.flush()
     session.refresh(run)
     return run
@@ -264,6 +269,17 @@ def finish_run(engine: Engine, run_id: int, token: str, status: str, error: str 
         ).rowcount)
 
 
+def finish_cancelled(engine: Engine, run_id: int, token: str) -> bool:
+    """End a run whose cancel was requested, as asked: `cancelled`, or `pruned` with the pruner's reason."""
+    with session_scope(engine) as session:
+        return bool(session.execute(
+            update(Run).where(Run.id == run_id, Run.claim_token == token, Run.status == "running")
+            .values(status=func.coalesce(Run.cancel_status, "cancelled"),
+                    error=func.coalesce(Run.cancel_reason, "cancelled while running"),
+                    finished_at=utcnow(), claim_token=None)
+        ).rowcount)
+
+
 def release_run(engine: Engine, run_id: int, token: str, reason: str) -> bool:
     """Give a running run back to the queue (its worker is stopping); it resumes from its checkpoint."""
     with session_scope(engine) as session:
@@ -313,11 +329,14 @@ def requeue_stale(engine: Engine, *, stale_after: float, max_attempts: int) -> d
     stale = and_(Run.status == "running", or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < cutoff))
     outcome: dict[str, list[int]] = {"requeued": [], "cancelled": [], "failed": []}
     with session_scope(engine) as session:
-        for run_id, attempts, cancel, worker in session.execute(
-                select(Run.id, Run.attempts, Run.cancel_requested, Run.worker).where(stale)).all():
+        for run_id, attempts, cancel, worker, cancel_status, cancel_reason in session.execute(
+                select(Run.id, Run.attempts, Run.cancel_requested, Run.worker, Run.cancel_status,
+                       Run.cancel_reason).where(stale)).all():
             silent = f"worker {worker} stopped answering (no heartbeat for {stale_after:g} s)"
             if cancel:
-                values, kind = {"status": "cancelled", "finished_at": now, "error": "cancelled"}, "cancelled"
+                values = {"status": cancel_status or "cancelled", "finished_at": now,
+                          "error": cancel_reason or "cancelled"}
+                kind = "cancelled"
             elif attempts >= max_attempts:
                 values = {"status": "failed", "finished_at": now,
                           "error": f"{silent}; gave up after {attempts} attempts"}

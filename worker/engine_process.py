@@ -1,4 +1,5 @@
-"""The engine in a child process: `python -m worker.engine train ... --events`, one JSON line per epoch.
+"""The engine in a child process: `python -m worker.engine train ... --events`, one JSON line per epoch
+(and, while a missing dataset is fetched, download progress lines).
 
 A subprocess, so that a crash, an out-of-memory kill or a cancel cannot take the worker down. The child
 dies with its parent (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves no orphan training on.
@@ -31,12 +32,14 @@ def _die_with_parent() -> None:
 
 
 class EngineProcess:
-    def __init__(self, spec_path: Path, run_dir: Path, *, data_dir: Path, gpu: str | None):
+    def __init__(self, spec_path: Path, run_dir: Path, *, data_dir: Path, gpu: str | None, download: bool = False):
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         command = [sys.executable, "-m", "worker.engine", "train", str(spec_path), "--out", str(run_dir),
-                   "--data-dir", str(data_dir), "--events", "--no-progress"]
+                   "--data-dir", str(data_dir), "--events", "--no-progress", *(["--download"] if download else [])]
+        # The latest {"event": "download", "dataset", "bytes", "total"} line: a missing CIFAR being fetched.
+        self.download: dict | None = None
         # Its own session: a Ctrl-C meant for the worker reaches the engine only through the worker.
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=env, start_new_session=True, preexec_fn=_die_with_parent)
@@ -52,9 +55,14 @@ class EngineProcess:
             line = line.strip()
             if line.startswith("{"):
                 try:
-                    self._events.put(json.loads(line))
+                    event = json.loads(line)
                 except json.JSONDecodeError:
                     self._stderr.append(line)
+                    continue
+                if event.get("event") == "download":
+                    self.download = event
+                else:
+                    self._events.put(event)
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:

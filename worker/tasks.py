@@ -23,21 +23,24 @@ from backend.models import Run
 from backend.settings import Settings, get_settings
 from backend.store import (
     claim_run,
+    finish_cancelled,
     finish_run,
     heartbeat,
     mark_dispatched,
     record_epochs,
     release_run,
-    worker_seen,
     worker_stopped,
 )
 
 from .celery_app import TRAIN_TASK, current_celery
+from .engine.dataset_files import FILE_DATASETS, download_command, is_present
 from .engine_process import EngineProcess
+from .presence import Presence
 
 log = logging.getLogger("shakelab.worker")
 app = current_celery()
 _shutting_down = threading.Event()
+_presence: Presence | None = None  # this process's, once the worker is ready
 
 # Set by `python -m worker --gpu N [--gpu-label L]`: the GPU index this worker's runs train on, and the
 # name runs record for it (they differ in a container, which sees its one GPU as index 0).
@@ -55,21 +58,23 @@ def _on_shutdown(**_):
 @worker_ready.connect
 def _announce_presence(**_):
     """Tell the database this worker is alive, every heartbeat, until it stops (GET /api/workers)."""
+    global _presence
     settings = get_settings()
     engine = get_engine(settings)
-    name = f"{worker_name()}#{os.getpid()}"
-    slots = int(os.environ.get(SLOTS_ENV, "1"))
+    _presence = presence = Presence(engine, f"{worker_name()}#{os.getpid()}", gpu=os.environ.get(GPU_LABEL_ENV),
+                                    slots=int(os.environ.get(SLOTS_ENV, "1")), data_dir=settings.resolved_data_dir,
+                                    may_download=settings.download_datasets)
 
     def beat() -> None:
         while True:
             try:
-                worker_seen(engine, name, gpu=os.environ.get(GPU_LABEL_ENV), slots=slots)
+                presence.beat()
             except SQLAlchemyError as exc:
                 log.warning("worker presence not recorded (%s); will retry", exc.__class__.__name__)
             if _shutting_down.wait(settings.heartbeat_seconds):
                 break
         try:
-            worker_stopped(engine, name)
+            worker_stopped(engine, presence.name)
         except SQLAlchemyError:
             pass  # its last_seen goes stale instead
 
@@ -120,14 +125,43 @@ class RunSupervisor:
                      f"share the runs directory (SHAKELAB_RUNS_DIR)")
             finish_run(self.db, self.run_id, self.token, "failed", error)
             return "failed"
+        refusal = self._dataset_refusal(spec["dataset"]["name"])
+        if refusal:
+            finish_run(self.db, self.run_id, self.token, "failed", refusal)
+            return "failed"
         run_dir.mkdir(parents=True, exist_ok=True)
         spec_path = run_dir / "submitted_spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
         log.info("run %s: training in %s", self.run_id, run_dir)
-        engine = EngineProcess(spec_path, run_dir, data_dir=self.settings.resolved_data_dir, gpu=self.gpu)
+        engine = EngineProcess(spec_path, run_dir, data_dir=self.settings.resolved_data_dir, gpu=self.gpu,
+                               download=self.settings.download_datasets)
+        try:
+            return self._watch(engine)
+        finally:
+            if _presence is not None:
+                _presence.download_progress(self.run_id, None)
+
+    def _dataset_refusal(self, dataset: str) -> str | None:
+        """Why the run cannot start here: its dataset is missing and this worker may not download it."""
+        data_dir = self.settings.resolved_data_dir
+        if dataset not in FILE_DATASETS or self.settings.download_datasets or is_present(dataset, data_dir):
+            return None
+        files = FILE_DATASETS[dataset]
+        return (f"{files.title} is not in {data_dir} and this worker does not download datasets "
+                f"(SHAKELAB_DOWNLOAD_DATASETS=false): download it once with `{download_command(dataset, data_dir)}` "
+                f"(`make download-cifar` does it for both CIFARs), or copy the folder {files.folder} there")
+
+    def _watch(self, engine: EngineProcess) -> str:
         next_beat = 0.0
+        shown = None  # the download progress last reported
         while engine.poll() is None:
             self.pending += engine.events(timeout=0.5)
+            progress = engine.download
+            if progress is not None and progress["bytes"] == progress["total"]:
+                progress = None  # fetched: what follows (extraction, the first epoch) is no download
+            if progress != shown and _presence is not None:
+                shown = progress
+                _presence.download_progress(self.run_id, progress)
             if not self._flush():
                 engine.stop()
                 return "lost"
@@ -140,8 +174,8 @@ class RunSupervisor:
                 state = self._beat()
                 if state in ("cancel", "lost"):
                     self._stop(engine)
-                    if state == "cancel":
-                        finish_run(self.db, self.run_id, self.token, "cancelled", "cancelled while running")
+                    if state == "cancel":  # ends `cancelled`, or `pruned` when its search asked
+                        finish_cancelled(self.db, self.run_id, self.token)
                     return state
                 next_beat = time.monotonic() + self.settings.heartbeat_seconds
         self.pending += engine.finish()

@@ -37,14 +37,15 @@ def list_runs(db: Db,
               method: Annotated[str | None, Query(max_length=40)] = None,
               dataset: Annotated[str | None, Query(max_length=40)] = None,
               experiment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+              search: Annotated[int | None, Query(ge=1, le=MAX_ID, description="the runs of one search")] = None,
               spec_key: Annotated[str | None, Query(max_length=64, description="runs of one spec, any seed")] = None,
               ids: Annotated[list[QueryId] | None, Query(description="only these runs", max_length=1000)] = None,
               order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> RunPage:
+              offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> RunPage:
     runs, total = store.find_runs(db, status=status, tag=tag, arch=arch, method=method, dataset=dataset,
-                                  experiment_id=experiment_id, spec_key_=spec_key, ids=ids, order=order,
-                                  limit=limit, offset=offset)
+                                  experiment_id=experiment_id, spec_key_=spec_key, ids=ids, search_id=search,
+                                  order=order, limit=limit, offset=offset)
     return RunPage(total=total, runs=[RunOut.of(r) for r in runs])
 
 
