@@ -22,7 +22,7 @@ export const METHOD_LABELS = {
 export const DATASET_LABELS = {
   cifar10: "CIFAR-10",
   cifar100: "CIFAR-100",
-  digits: "Digits (bundled, no download)",
+  digits: "Digits (built in)",
   synthetic: "Synthetic (smoke tests)",
 };
 
@@ -33,6 +33,7 @@ const FIELD_LABELS = {
   "dataset.name": "Dataset",
   "dataset.train_size": "Train size",
   "dataset.test_size": "Test size",
+  "dataset.validation": "Validation images",
   "model.arch": "Architecture",
   "regularization.method": "Regularization",
   "regularization.level": "Level",
