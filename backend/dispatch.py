@@ -5,8 +5,9 @@ Each pass (every few seconds, or at once when a run is created) it
   given back by a stale or stopping worker): a run is stored first and dispatched when it can be;
 - requeues running runs whose heartbeat went stale, so that another worker resumes them;
 - publishes again the queued runs whose message is gone (the broker's queue is empty, yet they were
-  published long ago: a broker restarted without persistence lost them).
-Both steps are conditional updates, so several API processes can run dispatchers side by side.
+  published long ago: a broker restarted without persistence lost them);
+- advances every active search (backend/searches/advance.py): settles, prunes and proposes runs.
+Every step is a conditional update, so several API processes can run dispatchers side by side.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from worker.celery_app import TRAIN_TASK, celery_for
 
 from .db import get_engine, migrate
 from .models import utcnow
+from .searches.advance import advance_searches
 from .settings import Settings
 from .store import forget_lost_dispatches, mark_dispatched, requeue_stale, runs_to_dispatch
 
@@ -77,6 +79,8 @@ class Dispatcher:
                 log.warning("runs %s with a silent worker: %s", ids, kind)
         if self.broker_queue_empty():
             outcome["republished"] = forget_lost_dispatches(self.engine, older_than=s.stale_after_seconds)
+        # Searches first: the runs they propose are published in this same pass.
+        outcome["searches"] = advance_searches(self.engine)
         outcome["published"] = self.publish_pending()
         return outcome
 

@@ -6,17 +6,20 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import get_engine, migrate
 from ..dispatch import Dispatcher
 from ..settings import Settings, get_settings
+from .deps import require_read_key
 from .errors import install_error_handlers
-from .routes import api_docs, assets, catalog, experiments, health, runs, workers
+from .routes import api_docs, assets, catalog, experiments, health, runs, searches, workers
 from .routes import tables as table_routes
+from .security import CrossSiteGuard, SecurityHeaders
 
 log = logging.getLogger("shakelab.api")
 
@@ -68,9 +71,14 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     install_error_handlers(app)
     # Level 3: the compare answer shrinks ~2x at a fraction of the default level 9's time (14 MB: 0.1 s, not 0.9 s).
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=3)
-    for module in (health, catalog, runs, experiments, workers):
-        app.include_router(module.router, prefix="/api")
-    app.include_router(table_routes.router, prefix="/api")
+    # The last added runs first: headers on every answer, then the Host check, then the cross-site check.
+    app.add_middleware(CrossSiteGuard, trusted_origins=settings.trusted_origins)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.resolved_allowed_hosts)
+    app.add_middleware(SecurityHeaders)
+    # Health stays open for probes; every other read needs the key where SHAKELAB_PROTECT_READS says so.
+    app.include_router(health.router, prefix="/api")
+    for module in (catalog, runs, experiments, searches, workers, table_routes):
+        app.include_router(module.router, prefix="/api", dependencies=[Depends(require_read_key)])
     app.include_router(assets.router)  # before the static mount, which would otherwise answer /assets/*
     app.include_router(api_docs.router)
     if FRONTEND.is_dir():

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect
 from backend.db import downgrade, migrate
 from backend.models import Base
 
-TABLES = {"experiments", "runs", "run_tags", "metrics", "workers"}
+TABLES = {"experiments", "runs", "run_tags", "metrics", "workers", "searches", "search_proposals"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
