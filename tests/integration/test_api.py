@@ -71,7 +71,7 @@ def test_list_filters_by_status_tag_arch_and_method(platform):
     ({"model": {"arch": "shake_resnet"}, "regularization": {"method": "shakedrop"}}, "spec.regularization",
      "does not fit arch 'shake_resnet'"),
     ({"model": {"arch": "pyramidnet"}, "regularization": {"method": "shakedrop", "p_lats": 0.5}},
-     "spec.regularization.p_lats", "Extra inputs are not permitted"),
+     "spec.regularization.p_lats", "unknown key 'p_lats'; did you mean 'p_last'?"),
     ({"model": {"arch": "pyramidnet"}, "optim": {"epochs": 0}}, "spec.optim.epochs", "greater than or equal to 1"),
     ({"model": {"arch": "pyramidnet"}, "dataset": {"name": "/etc/passwd"}}, "spec.dataset.name", "cifar10"),
 ])
@@ -100,7 +100,59 @@ def test_a_bad_body_gets_422_naming_the_field(platform, body, field):
 
 def test_malformed_json_gets_422(platform):
     r = platform.client.post("/api/runs", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["detail"][0]["msg"]
+    assert r.status_code == 422
+    [detail] = r.json()["detail"]
+    assert detail["field"] == "body" and detail["msg"].startswith("invalid JSON at character 1")
+
+
+@pytest.mark.parametrize("spec", [
+    {**TINY_SPEC, "optim": {"epochs": 2, "batchsize": 16}},
+    {**TINY_SPEC, "optimm": {"epochs": 2}},
+    {**TINY_SPEC, "model": {"arch": "shake_resnet", "depth": 9, "width": 4}},
+    {**TINY_SPEC, "regularization": {"method": "scheduled_drop_path"}},
+    {**TINY_SPEC, "model": {"arch": "vgg"}},
+    5,
+])
+def test_a_bad_spec_gets_the_same_422_from_runs_and_experiments(platform, spec):
+    runs = platform.client.post("/api/runs", json={"spec": spec})
+    experiments = platform.client.post("/api/experiments", json={"name": "e", "spec": spec})
+    assert runs.status_code == experiments.status_code == 422
+    assert runs.json() == experiments.json()
+
+
+def test_an_unknown_spec_key_gets_the_closest_allowed_key_on_every_route_that_takes_a_spec(platform):
+    spec = {**TINY_SPEC, "optim": {"epochs": 2, "batchsize": 16}}
+    for path, body in (("/api/runs", {"spec": spec}), ("/api/experiments", {"name": "e", "spec": spec}),
+                       ("/api/specs/resolve", {"spec": spec})):
+        r = platform.client.post(path, json=body)
+        assert r.status_code == 422
+        [detail] = r.json()["detail"]
+        assert detail["field"] == "spec.optim.batchsize" and "did you mean 'batch_size'?" in detail["msg"], path
+
+
+@pytest.mark.parametrize("method, path, kwargs", [
+    ("post", "/api/runs", {"json": {"spec": {"model": {"arch": "pyramidnet", "depth": 100}}}}),
+    ("post", "/api/runs", {"json": {"spec": TINY_SPEC, "owner": "me"}}),
+    ("post", "/api/runs", {"content": b"[", "headers": {"content-type": "application/json"}}),
+    ("post", "/api/experiments", {"json": {"name": "e", "spec": TINY_SPEC, "grid": {"optim.lr": [1e9]}}}),
+    ("post", "/api/experiments", {"json": {"name": "e", "spec": TINY_SPEC, "seeds": list(range(100)),
+                                           "grid": {"optim.lr": [0.1] * 6}}}),
+    ("post", "/api/specs/resolve", {"json": {"spec": {"model": {"arch": "nasnet", "cels": 2}}}}),
+    ("post", "/api/tables/shake_shake_table1_cifar10/reproduce", {"json": {"cells": ["no such cell"]}}),
+    ("get", "/api/runs", {"params": {"limit": 0}}),
+    ("get", "/api/runs/0", {}),
+    ("get", "/api/experiments", {"params": {"offset": -1}}),
+])
+def test_every_422_has_the_projects_shape(platform, method, path, kwargs):
+    r = getattr(platform.client, method)(path, **kwargs)
+    assert r.status_code == 422, r.text
+    details = r.json()["detail"]
+    assert details
+    for d in details:
+        assert set(d) == {"loc", "field", "msg", "type"}, d
+        where, *inside = d["loc"]
+        assert where in ("body", "query", "path") and d["field"] == (".".join(inside) or where), d
+        assert isinstance(d["msg"], str) and d["msg"] and isinstance(d["type"], str) and d["type"], d
 
 
 def test_an_experiment_makes_a_run_per_seed_and_grid_point(platform):
@@ -177,7 +229,7 @@ def keyed(request, tmp_path):
     from tests.integration.conftest import make_settings
 
     settings = make_settings("sqlite", tmp_path, request, api_key="s3cret")
-    with TestClient(create_app(settings, dispatch=False)) as client:
+    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
         yield client
 
 

@@ -80,6 +80,40 @@ def test_validate_prints_the_spec_with_the_papers_defaults(spec_file):
     assert resolved["optim"]["epochs"] == 1800 and resolved["model"]["depth"] == 272
 
 
+def test_validate_ends_its_output_with_one_newline(spec_file):
+    result = engine("validate", spec_file({"model": {"arch": "pyramidnet"}}))
+    assert result.returncode == 0 and result.stdout.endswith("}\n") and not result.stdout.endswith("\n\n")
+
+
+def test_an_unknown_key_is_answered_with_the_closest_allowed_key(spec_file):
+    result = engine("validate", spec_file({**TINY, "optim": {"epochs": 2, "batchsize": 32}}))
+    assert result.returncode == 2
+    assert "optim.batchsize: unknown key 'batchsize'; did you mean 'batch_size'?" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_run_that_failed_before_its_first_epoch_leaves_its_directory_to_another_spec(tmp_path, spec_file):
+    out, empty = tmp_path / "run", tmp_path / "empty-data"
+    empty.mkdir()
+    failed = engine("train", spec_file({**TINY, "dataset": {"name": "cifar10"}}, "cifar.json"), "--out", out,
+                    "--data-dir", empty, "--no-progress")
+    assert failed.returncode == 3 and (out / "spec.json").exists(), failed.stderr
+    result = engine("train", spec_file(TINY), "--out", out, "--events", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "spec.json").read_text())["dataset"]["name"] == "synthetic"
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_a_directory_holding_a_finished_epoch_refuses_another_spec(tmp_path, spec_file):
+    out = tmp_path / "run"
+    first = engine("train", spec_file(TINY), "--out", out, "--stop-after", "1", "--no-progress")
+    assert first.returncode == 0, first.stderr
+    recorded = (out / "metrics.jsonl").read_text()
+    other = engine("train", spec_file({**TINY, "seed": 1}, "other.json"), "--out", out, "--no-progress")
+    assert other.returncode == 2 and "holds a different run" in other.stderr and "Traceback" not in other.stderr
+    assert (out / "metrics.jsonl").read_text() == recorded and json.loads((out / "spec.json").read_text())["seed"] == 0
+
+
 def test_schema_prints_the_json_schema():
     result = engine("schema")
     assert result.returncode == 0 and "shake_resnet" in json.loads(result.stdout)["$defs"]["ShakeResNetModel"][

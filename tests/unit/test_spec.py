@@ -112,6 +112,29 @@ def test_unknown_keys_are_errors_not_silently_ignored():
     assert "regularization.p_lats" in errors
 
 
+@pytest.mark.parametrize("spec, field, suggested", [
+    ({"model": {"arch": "pyramidnet"}, "optim": {"batchsize": 64}}, "optim.batchsize", "batch_size"),
+    ({"model": {"arch": "pyramidnet"}, "regularization": {"method": "shakedrop", "p_lats": 0.2}},
+     "regularization.p_lats", "p_last"),
+    ({"model": {"arch": "pyramidnet", "alhpa": 48}}, "model.alhpa", "alpha"),
+    ({"model": {"arch": "pyramidnet"}, "optimm": {"epochs": 3}}, "optimm", "optim"),
+])
+def test_an_unknown_key_suggests_the_closest_allowed_key(spec, field, suggested):
+    assert f"did you mean {suggested!r}?" in errors_of(spec)[field]
+
+
+def test_the_suggestion_comes_from_the_keys_of_the_chosen_arch():
+    # "widen" is Wide ResNet's key; the Shake-Shake net at hand calls its width `width`.
+    errors = errors_of({"model": {"arch": "shake_resnet", "widen": 4}, "regularization": {"method": "shake_shake"}})
+    assert "did you mean 'width'?" in errors["model.widen"]
+
+
+def test_an_unknown_key_with_no_close_match_lists_the_keys_of_its_section():
+    message = errors_of({"model": {"arch": "pyramidnet"}, "augment": {"mixup": 0.2}})["augment.mixup"]
+    assert "did you mean" not in message
+    assert "crop_padding, flip, cutout, random_erasing" in message
+
+
 def test_keep_needs_a_shaken_forward():
     errors = errors_of({"model": {"arch": "shake_resnet"},
                         "regularization": {"method": "shake_shake", "forward": "even", "backward": "keep"}})

@@ -8,7 +8,9 @@ Sections left out of a spec are filled with the papers' settings for the chosen 
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal
+import difflib
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -464,12 +466,14 @@ _UNION_TAGS = set(ARCH_METHODS) | {m for ms in ARCH_METHODS.values() for m in ms
 
 
 def readable_errors(exc: ValidationError) -> list[dict[str, str]]:
-    """pydantic's errors as {field, message}, with the union tags (`model.pyramidnet.depth`) removed."""
+    """pydantic's errors as {field, message, type}, with the union tags (`model.pyramidnet.depth`) removed."""
     return readable_error_list(exc.errors(include_url=False))
 
 
-def readable_error_list(errors) -> list[dict[str, str]]:
-    """`readable_errors` for a list of pydantic error dicts (as FastAPI's RequestValidationError holds)."""
+def readable_error_list(errors, spec_at: Sequence[str] = ()) -> list[dict[str, str]]:
+    """`readable_errors` for a list of pydantic error dicts (as FastAPI's RequestValidationError holds), each
+    as {field, message, type}. `spec_at`: where the run spec sits in the errors' paths (("body", "spec") in
+    an API request), so that an unknown key inside it gets the closest allowed key as a suggestion."""
     out = []
     for err in errors:
         loc = [str(p) for p in err["loc"] if str(p) not in _UNION_TAGS]
@@ -478,8 +482,45 @@ def readable_error_list(errors) -> list[dict[str, str]]:
             key = err["ctx"]["discriminator"].strip("'")
             message = f"unknown {key} {err['ctx']['tag']!r}; expected one of {err['ctx']['expected_tags']}"
             loc.append(key)
-        out.append({"field": ".".join(loc), "message": message})
+        elif err["type"] == "extra_forbidden" and tuple(err["loc"][:len(spec_at)]) == tuple(spec_at):
+            message = unknown_key_message(err["loc"][len(spec_at):]) or message
+        out.append({"field": ".".join(loc), "message": message, "type": err["type"]})
     return out
+
+
+def _section_at(path: Sequence[str | int]) -> type[BaseModel] | None:
+    """The spec's section that `path` leads to (pydantic's path: a union's tag follows its field), or None."""
+    section: type[BaseModel] = RunSpec
+    parts = [str(p) for p in path]
+    while parts:
+        field = section.model_fields.get(parts.pop(0))
+        if field is None:
+            return None
+        if field.discriminator:  # model.<arch>, regularization.<method>
+            tag = parts.pop(0) if parts else None
+            section = next((m for m in get_args(field.annotation)
+                            if tag in get_args(m.model_fields[field.discriminator].annotation)), None)
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            section = field.annotation
+        else:
+            return None
+        if section is None:
+            return None
+    return section
+
+
+def unknown_key_message(path: Sequence[str | int]) -> str | None:
+    """For an unknown key at `path` inside a spec: the closest allowed key at that level (difflib), or the
+    allowed keys when none is close; None when the path does not lead into the spec."""
+    if not path:
+        return None
+    section = _section_at(path[:-1])
+    if section is None:
+        return None
+    key, allowed = str(path[-1]), list(section.model_fields)
+    if close := difflib.get_close_matches(key, allowed, n=1):
+        return f"unknown key {key!r}; did you mean {close[0]!r}?"
+    return f"unknown key {key!r}; expected one of {', '.join(allowed)}"
 
 
 def parse_spec(data: Any) -> RunSpec:
