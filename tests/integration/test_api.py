@@ -278,6 +278,22 @@ def test_catalog_gives_the_papers_defaults_per_dataset(platform):
     assert archs["pyramidnet"]["paper_defaults_by_dataset"]["digits"]["augment"]["flip"] is False
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_only_this_servers_script_files(platform, page):
+    import re
+
+    r = platform.client.get(page)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", r.text, flags=re.S)
+    sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, _ in scripts if "src=" in attrs]
+    inline = [body for attrs, body in scripts if "src=" not in attrs and "application/json" not in attrs]
+    assert sources and not inline and "https://" not in r.text
+    for source in sources:
+        asset = platform.client.get(source)
+        assert source.startswith("/assets/") and asset.status_code == 200, source
+        assert asset.headers["content-type"].startswith("text/javascript") and b"cdn.redoc.ly" not in asset.content
+
+
 def test_large_answers_are_compressed_and_the_dashboard_is_revalidated(platform):
     catalog = platform.client.get("/api/catalog", headers={"Accept-Encoding": "gzip"})
     assert catalog.headers["content-encoding"] == "gzip"
