@@ -193,3 +193,13 @@ def test_the_events_printed_by_the_cli_carry_the_validation_figures(tmp_path):
     assert result.returncode == 0, result.stderr
     [event] = [json.loads(line) for line in result.stdout.splitlines()]
     assert VAL_KEYS <= set(event) and event["epoch"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_split_trains_with_the_gpu_resident_loader_and_the_compiled_model(tmp_path):
+    spec = parse_spec({"dataset": {**SYNTHETIC, "validation": 40}, **TINY_MODEL,
+                       "optim": {"epochs": 2, "batch_size": 32}})
+    rows = train(spec, tmp_path / "cuda", device="cuda")  # compiled by default on CUDA
+    for row in rows:
+        assert VAL_KEYS <= set(row) and 0 <= row["val_error"] <= 100
+        assert row["val_error"] * 40 / 100 == pytest.approx(round(row["val_error"] * 40 / 100))
