@@ -147,7 +147,7 @@ def _propose_one(engine: Engine, search_id: int, outcome: dict[str, list]) -> bo
             cost = sum(costs.run_seconds(s.model_dump(mode="json")) for s in specs) / 3600
             if costs.spent_hours + costs.in_flight_hours + cost > search.budget_gpu_hours:
                 if not state.active_runs:  # nothing in flight will free budget: the search is done
-                    _stop(session, search, f"budget: {costs.spent_hours:.3g} of {search.budget_gpu_hours:g} "
+                    _stop(session, search, f"budget: {costs.spent_hours:.3g} of {search.budget_gpu_hours:.3g} "
                                            f"GPU-hours spent; the next proposal (about {cost:.3g} h) would pass it")
                 return False
         claimed = session.execute(update(Search).where(

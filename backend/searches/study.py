@@ -66,7 +66,9 @@ def _sampler(search: Search, space: dict[str, SpaceEntry], number: int) -> optun
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.sampler == "grid":
-        return optuna.samplers.GridSampler(grid_space(space), seed=seed)
+        # The seed shuffles the grid's order: one seed for the whole search, so that grid point k is the same
+        # point at every rebuild (proposal k takes point k).
+        return optuna.samplers.GridSampler(grid_space(space), seed=search.sampler_seed)
     # constant_liar: proposals still training count as bad ones, so that parallel proposals spread out.
     # Random start: Optuna's 10, or a quarter of a smaller search's proposals.
     startup = max(2, min(10, search.max_runs // search.seeds // 4))
