@@ -8,7 +8,6 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,7 +18,7 @@ from .deps import require_read_key
 from .errors import install_error_handlers
 from .routes import api_docs, assets, catalog, experiments, health, runs, searches, workers
 from .routes import tables as table_routes
-from .security import CrossSiteGuard, SecurityHeaders
+from .security import AllowedHosts, CrossSiteGuard, SecurityHeaders
 
 log = logging.getLogger("shakelab.api")
 
@@ -60,7 +59,8 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
         version=VERSION,
         description="Launch, watch and compare Shake-Shake, ShakeDrop, stochastic depth and ScheduledDropPath "
                     "runs on CIFAR. State-changing requests need `Authorization: Bearer KEY` when the server "
-                    "has SHAKELAB_API_KEY set.",
+                    "has SHAKELAB_API_KEY set (reads too with SHAKELAB_PROTECT_READS). A state-changing request "
+                    "that a browser sends from another web site's page gets 403.",
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc come from api_docs: offline, and no inline script
         redoc_url=None,
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=3)
     # The last added runs first: headers on every answer, then the Host check, then the cross-site check.
     app.add_middleware(CrossSiteGuard, trusted_origins=settings.trusted_origins)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.resolved_allowed_hosts)
+    app.add_middleware(AllowedHosts, allowed_hosts=settings.resolved_allowed_hosts)
     app.add_middleware(SecurityHeaders)
     # Health stays open for probes; every other read needs the key where SHAKELAB_PROTECT_READS says so.
     app.include_router(health.router, prefix="/api")

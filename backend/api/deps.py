@@ -36,6 +36,12 @@ def require_api_key(request: Request, credentials: Credentials) -> None:
                             headers={"WWW-Authenticate": "Bearer"})
 
 
+def require_read_key(request: Request, credentials: Credentials) -> None:
+    """Reads need the key too where the server protects them (SHAKELAB_PROTECT_READS, for shared networks)."""
+    if request.app.state.settings.protect_reads:
+        require_api_key(request, credentials)
+
+
 def wake_dispatcher(request: Request) -> None:
     if request.app.state.dispatcher is not None:
         request.app.state.dispatcher.wake()

@@ -43,6 +43,9 @@ function plainMessage(status, detail) {
 // ------------------------------------------------------------------------------------------ API key
 
 let pendingKeyPrompt = null;
+// Where reads need the key too (SHAKELAB_PROTECT_READS) every poll gets a 401: once the person has
+// dismissed the dialog, reads fail quietly instead of asking again; an action of theirs still asks.
+let readPromptDismissed = false;
 
 /** Ask for the key once, however many requests got a 401 at the same time. */
 function askForApiKey(reason) {
@@ -80,10 +83,16 @@ async function request(method, path, { query, body, signal, retried = false } = 
     throw new ApiError(0, "Cannot reach the ShakeLab server. Is it running? Retrying…");
   }
   const payload = await response.json().catch(() => null);
-  if (response.status === 401 && !retried) {
-    const reason = key ? "The saved API key was refused. Enter the current one." : plainMessage(401, payload?.detail);
+  const isRead = method === "GET";
+  if (response.status === 401 && !retried && !(isRead && readPromptDismissed && !key)) {
+    const reason = key ? "The saved API key was refused. Enter the current one."
+      : isRead ? "This server shows its runs and results only with its API key." : plainMessage(401, payload?.detail);
     if (key) localStorage.removeItem(KEY_STORAGE);
-    if (await askForApiKey(reason)) return request(method, path, { query, body, signal, retried: true });
+    if (await askForApiKey(reason)) {
+      readPromptDismissed = false;
+      return request(method, path, { query, body, signal, retried: true });
+    }
+    if (isRead) readPromptDismissed = true;
   }
   if (!response.ok) throw new ApiError(response.status, plainMessage(response.status, payload?.detail), payload?.detail);
   return payload;
@@ -93,6 +102,7 @@ let catalogPromise = null;
 
 export const api = {
   health: (opts) => request("GET", "/health", opts),
+  datasets: (opts) => request("GET", "/datasets", opts),
   /** The catalog never changes while the server runs: fetch it once per page load. */
   catalog() {
     catalogPromise ??= request("GET", "/catalog").catch((error) => { catalogPromise = null; throw error; });
@@ -105,6 +115,15 @@ export const api = {
   createRun: (body) => request("POST", "/runs", { body }),
   createExperiment: (body) => request("POST", "/experiments", { body }),
   cancelRun: (id) => request("POST", `/runs/${id}/cancel`),
+  createSearch: (body) => request("POST", "/searches", { body }),
+  dryRunSearch: (body, opts) => request("POST", "/searches/dry-run", { body, ...opts }),
+  listSearches: (query, opts) => request("GET", "/searches", { query, ...opts }),
+  getSearch: (id, opts) => request("GET", `/searches/${id}`, opts),
+  searchCurves: (id, opts) => request("GET", `/searches/${id}/curves`, opts),
+  stopSearch: (id, running) => request("POST", `/searches/${id}/stop`, { body: { running } }),
+  rerun: (id, { newSeed = false } = {}) => request("POST", `/runs/${id}/rerun`, { body: { new_seed: newSeed } }),
+  seedGroup: (id, opts) => request("GET", `/runs/${id}/seeds`, opts),
+  resolveSpec: (spec) => request("POST", "/specs/resolve", { body: { spec } }),
   tables: (opts) => request("GET", "/tables", opts),
   table: (id, profile, opts) => request("GET", `/tables/${encodeURIComponent(id)}`, { query: { profile }, ...opts }),
   reproduceTable: (id, body) => request("POST", `/tables/${encodeURIComponent(id)}/reproduce`, { body }),

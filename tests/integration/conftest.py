@@ -40,5 +40,5 @@ def make_settings(kind: str, tmp_path, request, **overrides) -> Settings:
 @pytest.fixture(params=["sqlite", "postgres"])
 def platform(request, tmp_path):
     settings = make_settings(request.param, tmp_path, request, broker_timeout_seconds=1)
-    with TestClient(create_app(settings, dispatch=False)) as client:  # the lifespan migrates the database
+    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:  # the lifespan migrates the database
         yield Platform(settings, client, get_engine(settings))

@@ -13,7 +13,8 @@ from backend.db import migrate
 from backend.settings import Settings
 
 # Built at collection (schemathesis parametrizes from the schema); a fresh SQLite store of its own.
-_settings = Settings(home=tempfile.mkdtemp(prefix="shakelab-fuzz-"))
+# schemathesis calls the app as "testserver", the Host this server then answers to.
+_settings = Settings(home=tempfile.mkdtemp(prefix="shakelab-fuzz-"), allowed_hosts=["testserver"])
 migrate(_settings.resolved_database_url)
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings, dispatch=False))
 

@@ -23,7 +23,7 @@ from backend.models import Experiment, Run
 from backend.settings import Settings
 from backend.tables import reproduce as reproduce_module
 from backend.tables.cost import FORWARD_GFLOPS, TRAIN_SIZES, estimated_throughput, model_key
-from backend.tables.data import PAPER_TABLES
+from backend.tables.data import PAPER_TABLES, VERIFICATION_MEANINGS
 from backend.tables.profiles import PROFILES, table_specs
 from backend.tables.reproduce import reproduce_table
 from tests.live import LiveSystem
@@ -144,6 +144,16 @@ def test_unverified_and_unretrieved_numbers_are_labelled(lab):
     assert alpha_beta["vanilla:error"]["verification"] == "UNVERIFIED"
     levels = cells(lab.table(LEVELS))
     assert (levels["image:error"]["reported"], levels["image:error"]["verification"]) == (None, "missing")
+
+
+def test_every_table_says_what_its_verification_levels_mean(lab):
+    for listed in lab.client.get("/api/tables").json():
+        table = lab.table(listed["id"])
+        assert listed["verification_levels"] == table["verification_levels"]
+        assert list(table["verification_levels"]) == table["verification"].split(", ")
+        used = {c["verification"] for c in cells(table).values()}
+        assert set(table["verification_levels"]) == used
+        assert all(table["verification_levels"][level] == VERIFICATION_MEANINGS[level] for level in used)
 
 
 # ---------------------------------------------------------------------------------------------- presets

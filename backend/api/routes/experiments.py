@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ... import store
 from ...models import Experiment
 from ...schemas import ExperimentCreate, ExperimentOut, RunOut
-from ..deps import PathId, db_session, require_api_key, wake_dispatcher
+from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["experiments"])
 
@@ -35,7 +35,7 @@ def create_experiment(body: ExperimentCreate, request: Request, db: Db) -> Exper
 
 @router.get("/experiments", response_model=list[ExperimentOut], summary="Experiments, newest first")
 def list_experiments(db: Db, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                     offset: Annotated[int, Query(ge=0)] = 0) -> list[ExperimentOut]:
+                     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[ExperimentOut]:
     query = select(Experiment).order_by(Experiment.id.desc()).limit(limit).offset(offset)
     return [_out(e) for e in db.scalars(query)]
 
