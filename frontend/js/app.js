@@ -12,6 +12,8 @@ const ROUTES = [
   { pattern: /^\/runs\/(?<id>\d+)$/, nav: "runs", load: () => import("./run.js") },
   { pattern: /^\/launch$/, nav: "launch", load: () => import("./launch.js") },
   { pattern: /^\/compare$/, nav: "compare", load: () => import("./compare.js") },
+  { pattern: /^\/searches$/, nav: "searches", load: () => import("./searches.js") },
+  { pattern: /^\/searches\/(?<id>\d+)$/, nav: "searches", load: () => import("./search.js") },
   { pattern: /^\/tables$/, nav: "tables", load: () => import("./tables.js") },
   { pattern: /^\/tables\/(?<id>[\w.-]+)$/, nav: "tables", load: () => import("./table.js") },
 ];

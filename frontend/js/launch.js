@@ -2,10 +2,13 @@
 // presets, the papers' defaults shown for the chosen arch, the API's 422 messages beside their fields.
 
 import { api, isAbort } from "./api.js";
+import { datasetNote } from "./datasets.js";
 import { clear, errorBox, h, loading, toast } from "./dom.js";
 import { specValue } from "./format.js";
 import { fieldControl, inputId } from "./launch-fields.js";
 import { archLabel, datasetLabel, fieldLabel, methodLabel, modelName } from "./labels.js";
+import { parseIds } from "./series.js";
+import { SearchExtension } from "./search-form.js";
 import { flattenSpec, getPath, setPath } from "./spec-paths.js";
 
 // Fields that only mean something in some settings; hidden ones are sent with a neutral value.
@@ -28,7 +31,7 @@ const MAX_SEEDS = 100;
 
 // Hints where the catalog's description would repeat the label or say too much for a form.
 const HINTS = {
-  "dataset.name": "CIFAR needs its files on the server (or internet access); Digits and Synthetic are built in.",
+  "dataset.name": "CIFAR is read from the workers' data directory, downloaded there once if missing; Digits and Synthetic are built in.",
   "regularization.p_last": "linear decay from 1 at the first block to p_L at the last",
   "model.depth": "",
 };
@@ -38,7 +41,7 @@ export function mount(root, ctx) {
   root.append(loading("Loading the catalog…"));
   const fromRun = ctx.query.get("from");
   Promise.all([api.catalog(), fromRun ? api.getRun(Number(fromRun), { signal: ctx.signal }) : null])
-    .then(([catalog, run]) => new LaunchForm(root, ctx, catalog).start({ run, presetId: ctx.query.get("preset") }))
+    .then(([catalog, run]) => new LaunchForm(root, ctx, catalog, parseIds(ctx.query.get("compare"))).start({ run, presetId: ctx.query.get("preset") }))
     .catch((error) => {
       if (isAbort(error)) return;
       clear(root, errorBox(error, { title: "The launch form could not be loaded", retry: () => { clear(root); mount(root, ctx); } }));
@@ -46,14 +49,18 @@ export function mount(root, ctx) {
 }
 
 class LaunchForm {
-  constructor(root, ctx, catalog) {
+  /** `joinCompare`: ids of the comparison this form was opened from; what it launches is added to it. */
+  constructor(root, ctx, catalog, joinCompare = []) {
     this.root = root;
     this.ctx = ctx;
     this.catalog = catalog;
+    this.joinCompare = joinCompare;
     this.spec = null;
     this.touched = new Set();
     this.controls = new Map();
     this.meta = { name: "", tags: "", notes: "", seeds: 1 };
+    // "New search" (#/launch?mode=search): the same editor, with ranges beside the fields (search-form.js).
+    this.search = ctx.query.get("mode") === "search" ? new SearchExtension(this) : null;
   }
 
   start({ run, presetId }) {
@@ -157,12 +164,19 @@ class LaunchForm {
         this.sections),
       h("aside", { class: "launch-side" },
         h("div", { class: "card" }, h("h2", { text: "Summary" }), this.summary, this.errors,
-          h("div", { class: "launch-bar" }, this.launchButton)),
+          h("div", { class: "launch-bar" }, this.launchButton),
+          this.joinCompare.length ? h("p", { class: "hint", text: `What you launch joins the comparison of runs ${this.joinCompare.map((id) => `#${id}`).join(", ")}.` }) : null),
         h("div", { class: "card" }, h("details", {}, h("summary", { text: "The spec as JSON" }), this.preview,
           h("p", { class: "hint", text: "What Launch sends. The same file trains from a shell: python -m worker.engine train spec.json --out DIR" })))));
+    // Enter in a field must not launch (the form opens on an 1800-epoch PyramidNet-272): only the button does.
+    this.form.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && e.target instanceof HTMLInputElement) e.preventDefault();
+    });
     clear(this.root,
       h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Launch a run" }),
-        h("p", { class: "subtitle", text: "Sections you leave alone keep the paper's settings for the architecture. Fields marked “default: …” were changed." }))),
+        h("p", { class: "subtitle", text: "Sections you leave alone keep the paper's settings for the architecture. Fields marked “default: …” were changed." })),
+      this.search ? h("a", { class: "button small", href: "#/launch", text: "Launch a single run" })
+        : h("a", { class: "button small", href: "#/launch?mode=search", text: "New search" })),
       this.form);
     this.drawSections();
   }
@@ -193,6 +207,7 @@ class LaunchForm {
         ...this.catalog.sections.schedule.map((f) => [f, `schedule.${f.name}`])]),
       this.section("Augmentation", null, this.catalog.sections.augment.map((f) => [f, `augment.${f.name}`])),
       this.runSection());
+    this.search?.decorate();
     if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
     this.update();
   }
@@ -273,6 +288,7 @@ class LaunchForm {
     const spec = this.builtSpec();
     this.preview.textContent = JSON.stringify(spec, null, 2);
     this.drawSummary(spec, defaults);
+    this.search?.afterUpdate();
   }
 
   drawSummary(spec, defaults) {
@@ -288,9 +304,10 @@ class LaunchForm {
         ? (seeds.length === 1 ? `1 run, seed ${seeds[0]}` : `${seeds.length} runs, seeds ${seeds[0]}–${seeds.at(-1)}`)
         : "Seeds: enter a count from 1 to 100."),
       changed.length
-        ? h("details", {}, h("summary", { text: `${changed.length} setting${changed.length > 1 ? "s" : ""} differ from the paper's` }),
+        ? h("details", {}, h("summary", { text: `${changed.length} setting${changed.length > 1 ? "s differ" : " differs"} from the paper's` }),
           h("ul", { class: "muted", style: "margin: 0 0 8px; padding-left: 18px; font-size: 0.8125rem" }, changed.map((c) => h("li", { text: c }))))
-        : h("p", { class: "muted", style: "font-size: 0.8125rem", text: "Training settings: the paper's, unchanged." }));
+        : h("p", { class: "muted", style: "font-size: 0.8125rem", text: "Training settings: the paper's, unchanged." }),
+      datasetNote(spec.dataset.name));
   }
 
   /** "valid: 11, 20, 29, …" from the catalog, for the block kind chosen. */
@@ -319,33 +336,61 @@ class LaunchForm {
 
   // ------------------------------------------------------------------------------------ launching
 
+  /**
+   * Every bad field in one round: the seed count (the form's own field) with the API's word on the spec.
+   * One run: POST /api/runs checks spec, name and tags at once. Several: the experiments route checks the
+   * spec only once the rest of the body passes, so its other messages are joined by POST /api/specs/resolve's.
+   */
   async submit() {
+    if (this.search) return this.search.submit();
     this.clearAllErrors();
     const seeds = this.seedList();
-    if (!seeds) {
-      this.showErrors([{ field: "meta.seeds", message: `Enter how many runs to launch: a whole number from 1 to ${MAX_SEEDS}.` }]);
-      return;
-    }
     const spec = this.builtSpec();
     const tags = this.meta.tags.split(/[\s,]+/).filter(Boolean);
     const name = this.meta.name.trim() || undefined;
     this.launchButton.disabled = true;
     this.launchButton.textContent = "Launching…";
     try {
-      if (seeds.length === 1) {
-        const run = await api.createRun({ spec, name, tags, notes: this.meta.notes });
-        location.hash = `#/runs/${run.id}`;
+      let ids;
+      if (!seeds) {
+        throw new FieldErrors([{ field: "meta.seeds", message: `Enter how many runs to launch: a whole number from 1 to ${MAX_SEEDS}.` },
+          ...(await this.specErrors(spec))]);
+      } else if (seeds.length === 1) {
+        ids = [(await api.createRun({ spec, name, tags, notes: this.meta.notes })).id];
       } else {
-        const experiment = await api.createExperiment({ name: name || `${modelName(spec.model)} ${methodLabel(spec.regularization.method)}`,
-          spec, seeds, tags, notes: this.meta.notes });
-        toast(`Queued ${experiment.runs.length} runs (experiment #${experiment.id}).`);
-        location.hash = `#/compare?ids=${experiment.runs.map((r) => r.id).join(",")}`;
+        const experiment = await this.withSpecErrors(spec, () => api.createExperiment({
+          name: name || `${modelName(spec.model)} ${methodLabel(spec.regularization.method)}`, spec, seeds, tags, notes: this.meta.notes }));
+        toast(`Queued ${experiment.runs.length} runs (experiment ${experiment.id}).`);
+        ids = experiment.runs.map((r) => r.id);
       }
+      if (this.joinCompare.length) location.hash = `#/compare?ids=${[...this.joinCompare, ...ids].join(",")}`;
+      else location.hash = ids.length === 1 ? `#/runs/${ids[0]}` : `#/compare?ids=${ids.join(",")}`;
     } catch (error) {
       this.launchButton.disabled = false;
       this.launchButton.textContent = "Launch";
       if (error.fields?.length) this.showErrors(error.fields.map((f) => ({ field: f.field, message: f.message })));
       else clear(this.errors, h("div", { class: "alert alert-error", attrs: { role: "alert" } }, h("strong", { text: "Nothing was launched. " }), error.message));
+    }
+  }
+
+  /** The API's 422 messages on the spec alone ([] when it is valid). */
+  async specErrors(spec) {
+    try {
+      await api.resolveSpec(spec);
+      return [];
+    } catch (error) {
+      if (error.status === 422 && error.fields.length) return error.fields;
+      throw error;
+    }
+  }
+
+  /** `create()`, and when its 422 says nothing of the spec, the spec's own messages beside the others. */
+  async withSpecErrors(spec, create) {
+    try {
+      return await create();
+    } catch (error) {
+      if (error.status !== 422 || !error.fields.length || error.fields.some((f) => f.field.startsWith("spec"))) throw error;
+      throw new FieldErrors([...error.fields, ...(await this.specErrors(spec))]);
     }
   }
 
@@ -386,6 +431,14 @@ class LaunchForm {
 }
 
 // ------------------------------------------------------------------------------------ helpers
+
+/** Messages for several fields, collected before anything is sent. */
+class FieldErrors extends Error {
+  constructor(fields) {
+    super("Some fields need a change.");
+    this.fields = fields;
+  }
+}
 
 function labelOf(path) {
   return { "meta.seeds": "Seeds", "meta.name": "Name", "meta.tags": "Tags", "meta.notes": "Notes", seed: "First seed" }[path] || fieldLabel(path);

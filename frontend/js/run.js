@@ -2,21 +2,26 @@
 
 import { api, isAbort } from "./api.js";
 import { baseLayout, loadPlotly, PALETTE, PLOT_CONFIG } from "./charts.js";
+import { downloadNotice } from "./datasets.js";
 import { clear, download, errorBox, h, loading, statusBadge, toast } from "./dom.js";
 import { dateTime, duration, number, percent, relativeTime, specValue } from "./format.js";
 import { datasetLabel, methodLabel, modelName } from "./labels.js";
 import { poll } from "./poll.js";
 import { cancelButton, isActive, rerunButton } from "./run-actions.js";
+import { bestEpoch as chosenEpoch } from "./series.js";
 import { flattenSpec } from "./spec-paths.js";
 
 const REFRESH_MS = 2000;
 const TRAIN = PALETTE[0];
 const TEST = PALETTE[1];
+const VALIDATION = PALETTE[4];
+// Columns that only runs with a validation split (dataset.validation > 0) record.
+const VALIDATION_COLUMNS = new Set(["val_error", "val_loss"]);
 
 // Each chart: its traces as [metric column, name, colour]; the error chart also marks the best test error.
 const CHARTS = [
-  { id: "error", title: "Error (%)", yTitle: "error (%)", traces: [["train_error", "train", TRAIN], ["test_error", "test", TEST]], best: true, logToggle: true },
-  { id: "loss", title: "Loss", yTitle: "cross-entropy", traces: [["train_loss", "train", TRAIN], ["test_loss", "test", TEST]], logToggle: true },
+  { id: "error", title: "Error (%)", yTitle: "error (%)", traces: [["train_error", "train", TRAIN], ["val_error", "validation", VALIDATION], ["test_error", "test", TEST]], best: true, logToggle: true },
+  { id: "loss", title: "Loss", yTitle: "cross-entropy", traces: [["train_loss", "train", TRAIN], ["val_loss", "validation", VALIDATION], ["test_loss", "test", TEST]], logToggle: true },
   { id: "lr", title: "Learning rate", yTitle: "learning rate", traces: [["lr", "learning rate", PALETTE[4]]] },
   { id: "speed", title: "Throughput", yTitle: "images / s", traces: [["images_per_second", "images/s", PALETTE[6]]] },
 ];
@@ -131,6 +136,7 @@ export function mount(root, ctx) {
     clear(view.actions,
       isActive(run) && !run.cancel_requested ? cancelButton(run, (updated) => { run = updated; drawRun(); poller?.now(); }) : null,
       rerunButton(run, (created) => { location.hash = `#/runs/${created.id}`; }),
+      rerunButton(run, (created) => { location.hash = `#/runs/${created.id}`; }, { newSeed: true }),
       h("a", { class: "button small", href: `#/launch?from=${run.id}`, text: "Edit as new run" }),
       view.siblings || null);
   }
@@ -140,10 +146,15 @@ export function mount(root, ctx) {
     if (run.status === "failed") {
       notice = h("div", { class: "alert alert-error", attrs: { role: "alert" } },
         h("h2", { text: "This run failed" }), h("pre", { class: "error-text", text: run.error || "The worker recorded no error text." }));
+    } else if (run.status === "pruned") {
+      notice = h("div", { class: "alert alert-warn" }, h("h2", { text: "Its search stopped this run early" }), h("p", { text: run.error || "pruned" }),
+        run.search_id ? h("p", {}, h("a", { href: `#/searches/${run.search_id}`, text: `Search #${run.search_id}` })) : null);
     } else if (run.status === "cancelled") {
       notice = h("div", { class: "alert alert-warn" }, h("h2", { text: "This run was cancelled" }), run.error ? h("p", { text: run.error }) : null);
     } else if (run.status === "running" && run.cancel_requested) {
       notice = h("div", { class: "alert alert-warn", text: "Cancel requested: the worker stops this run within seconds." });
+    } else if (run.status === "running" && run.download) {
+      notice = downloadNotice(run.download);
     } else if (run.status === "queued" && run.error) {
       notice = h("div", { class: "alert alert-info", text: `Back in the queue (${run.error}); it resumes from its last checkpoint.` });
     } else if (run.status === "queued") {
@@ -161,9 +172,13 @@ export function mount(root, ctx) {
         h("div", { class: `progress-bar ${barClass}`, attrs: { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(run.epochs), "aria-valuenow": String(run.epochs_done), "aria-label": "Epochs done" } },
           h("span", { style: `width: ${Math.round(run.progress * 100)}%` })),
         run.eta_seconds != null ? `ETA ${duration(run.eta_seconds)}` : `${Math.round(run.progress * 100)}% of the epochs`),
-      stat("Best test error", percent(run.best_test_error), best ? `at epoch ${number(best)}` : "no epoch yet"),
-      stat("Last test error", percent(run.last_test_error), run.epochs_done ? `epoch ${number(run.epochs_done)}` : ""),
+      // The last epoch leads, as the papers report; the best epoch is said to be chosen, and on what.
+      stat("Test error (last epoch)", percent(run.last_test_error), run.epochs_done ? `epoch ${number(run.epochs_done)}` : "no epoch yet"),
+      best?.on === "validation"
+        ? stat("Best epoch (chosen on validation)", percent(best.testError), `test error at epoch ${number(best.epoch)}, the lowest validation error`)
+        : stat("Best epoch (chosen on the test set)", percent(run.best_test_error), best ? `epoch ${number(best.epoch)}; picked by its test error, so optimistic` : ""),
       stat("Last train error", percent(run.last_train_error), ""),
+      hasValidation() ? stat("Last validation error", percent(run.last_val_error), `${number(run.spec.dataset.validation)} held-out images`) : null,
       stat("Throughput", run.images_per_second ? `${number(run.images_per_second)}` : "—", "images / s, last epoch"),
       stat("Training time", duration(run.train_seconds), ended ? `${duration(ended)} from start to end` : "in recorded epochs"));
   }
@@ -173,10 +188,9 @@ export function mount(root, ctx) {
       ...sub.filter(Boolean).map((s) => (s instanceof Node ? s : h("div", { class: "stat-sub", text: s }))));
   }
 
+  /** The best epoch: on the validation split where the run has one, else on the test set. */
   function bestEpoch() {
-    let best = null;
-    metrics.test_error.forEach((value, i) => { if (best === null || value < metrics.test_error[best]) best = i; });
-    return best === null ? null : metrics.epoch[best];
+    return chosenEpoch(metrics);
   }
 
   function drawDetails() {
@@ -192,7 +206,7 @@ export function mount(root, ctx) {
         row("Worker", run.worker ? `${run.worker}${run.gpu ? ` · ${run.gpu}` : ""}` : "—"),
         row("Attempts", String(run.attempts)),
         row("Epoch time", metrics.seconds.length ? `${duration(metrics.seconds.at(-1))} (last)` : "—"),
-        row("Experiment", run.experiment_id ? `#${run.experiment_id}` : "—"),
+        row("Experiment", run.experiment_id ? `experiment ${run.experiment_id}` : "—"),
         row("Spec key", h("code", { title: "runs that differ only by seed share this key", text: run.spec_key.slice(0, 12) }))),
       run.notes ? [h("h3", { text: "Notes", style: "margin-top: 14px" }), h("p", { class: "notes", text: run.notes })] : null);
   }
@@ -225,13 +239,16 @@ export function mount(root, ctx) {
     }
   }
 
-  /** Other seeds of the same spec: a link to compare them as one group. */
+  /** Other runs of the same spec: a link to compare them as one group, counted as compare counts them
+   *  (finished runs, each seed once). */
   async function findSiblings() {
     try {
-      const page = await api.listRuns({ spec_key: run.spec_key, limit: 200 }, { signal: ctx.signal });
-      if (page.total < 2) return;
-      const ids = page.runs.map((r) => r.id).sort((a, b) => a - b);
-      view.siblings = h("a", { class: "button small", href: `#/compare?ids=${ids.join(",")}`, text: `Compare ${page.total} seeds` });
+      const group = await api.seedGroup(run.id, { signal: ctx.signal });
+      if (group.run_ids.length < 2) return;
+      const ids = [...group.run_ids].sort((a, b) => a - b);
+      const counted = group.counted_run_ids.length;
+      const text = counted === ids.length ? `Compare ${counted} seeds` : `Compare ${counted} seed${counted === 1 ? "" : "s"} (${ids.length} runs)`;
+      view.siblings = h("a", { class: "button small", href: `#/compare?ids=${ids.join(",")}`, text, title: group.summary });
       drawActions();
     } catch {
       // optional; the page is complete without it
@@ -249,8 +266,9 @@ export function mount(root, ctx) {
     for (const chart of CHARTS) {
       const box = view[`chart-${chart.id}`];
       clear(box);
-      const layout = baseLayout({ xTitle: "epoch", yTitle: chart.yTitle, legend: chart.traces.length > 1 });
-      layout.legend = { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 11 } };
+      const layout = baseLayout({ xTitle: "epoch", yTitle: chart.yTitle, legend: tracesShown(chart).length > 1 });
+      // Top left: Plotly's toolbar takes the top right corner.
+      layout.legend = { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } };
       layout.margin.t = 24;
       await Plotly.newPlot(box, tracesOf(chart), layout, PLOT_CONFIG);
     }
@@ -265,19 +283,30 @@ export function mount(root, ctx) {
   }
 
   function tracesOf(chart) {
-    const traces = chart.traces.map(([key, name, color]) => ({
+    const traces = tracesShown(chart).map(([key, name, color]) => ({
       type: "scatter", mode: "lines", name, x: [...metrics.epoch], y: [...metrics[key]],
       line: { color, width: 2 }, hovertemplate: `%{y:.4g}<extra>${name}</extra>`,
     }));
-    if (chart.best) traces.push({ type: "scatter", mode: "markers", name: "best test", ...bestPoint(),
-      marker: { symbol: "star", size: 12, color: TEST, line: { color: "#fff", width: 1 } }, hovertemplate: "best %{y:.2f}%<extra></extra>" });
+    if (chart.best) {
+      const on = bestEpoch()?.on === "validation" ? "validation" : "the test set";
+      traces.push({ type: "scatter", mode: "markers", name: `best epoch (chosen on ${on})`, ...bestPoint(),
+        marker: { symbol: "star", size: 12, color: TEST, line: { color: "#fff", width: 1 } }, hovertemplate: `test %{y:.2f}% at the best epoch (chosen on ${on})<extra></extra>` });
+    }
     return traces;
   }
 
+  /** The validation curves only for a run that holds images out; older runs have none. */
+  function hasValidation() {
+    return Boolean(run.spec.dataset?.validation);
+  }
+
+  function tracesShown(chart) {
+    return chart.traces.filter(([key]) => hasValidation() || !VALIDATION_COLUMNS.has(key));
+  }
+
   function bestPoint() {
-    const epoch = bestEpoch();
-    if (epoch === null) return { x: [], y: [] };
-    return { x: [epoch], y: [metrics.test_error[metrics.epoch.indexOf(epoch)]] };
+    const best = bestEpoch();
+    return best ? { x: [best.epoch], y: [best.testError] } : { x: [], y: [] };
   }
 
   async function growCharts(rows) {
@@ -285,11 +314,12 @@ export function mount(root, ctx) {
     const Plotly = await loadPlotly();
     for (const chart of CHARTS) {
       const box = view[`chart-${chart.id}`];
-      const indices = chart.traces.map((_, i) => i);
-      await Plotly.extendTraces(box, { x: chart.traces.map(() => rows.epoch), y: chart.traces.map(([key]) => rows[key]) }, indices);
+      const shown = tracesShown(chart);
+      const indices = shown.map((_, i) => i);
+      await Plotly.extendTraces(box, { x: shown.map(() => rows.epoch), y: shown.map(([key]) => rows[key]) }, indices);
       if (chart.best) {
         const best = bestPoint();
-        await Plotly.restyle(box, { x: [best.x], y: [best.y] }, [chart.traces.length]);
+        await Plotly.restyle(box, { x: [best.x], y: [best.y] }, [shown.length]);
       }
     }
     return undefined;
@@ -297,5 +327,5 @@ export function mount(root, ctx) {
 }
 
 function emptyMetrics() {
-  return { epoch: [], train_loss: [], train_error: [], test_loss: [], test_error: [], lr: [], seconds: [], images_per_second: [], wall_seconds: [] };
+  return { epoch: [], train_loss: [], train_error: [], test_loss: [], test_error: [], val_loss: [], val_error: [], lr: [], seconds: [], images_per_second: [], wall_seconds: [] };
 }

@@ -12,11 +12,11 @@ const REFRESH_MS = 2000;
 
 const STATUS_CHOICES = [
   ["", "Any status"], ["active", "Active (queued or running)"], ["queued", "Queued"], ["running", "Running"],
-  ["succeeded", "Succeeded"], ["failed", "Failed"], ["cancelled", "Cancelled"],
+  ["succeeded", "Succeeded"], ["failed", "Failed"], ["cancelled", "Cancelled"], ["pruned", "Pruned"],
 ];
 const ORDER_CHOICES = [
-  ["created", "Newest first"], ["-created", "Oldest first"], ["best", "Best test error"],
-  ["last", "Last test error"], ["name", "Name"], ["status", "Status"],
+  ["created", "Newest first"], ["-created", "Oldest first"], ["last", "Last test error"],
+  ["best", "Best epoch (chosen on test)"], ["name", "Name"], ["status", "Status"],
 ];
 const FILTER_KEYS = ["status", "arch", "method", "dataset", "tag"];
 
@@ -171,7 +171,7 @@ export function mount(root, ctx) {
         h("button", { type: "button", class: "button", text: "Clear filters", onClick: clearFilters }));
     }
     return emptyState("No runs yet — launch one.",
-      h("p", { text: "Pick a preset from the papers or the demo (about a minute on a CPU), then press Launch." }),
+      h("p", { text: "Pick a preset from the papers or the small demo on the bundled digits (a few minutes on a CPU), then press Launch." }),
       h("a", { class: "button primary", href: "#/launch", text: "Launch a run" }));
   }
 
@@ -183,19 +183,20 @@ export function mount(root, ctx) {
   }
 
   function header() {
-    const sortable = (label, order, className) => h("th", { class: className, attrs: { scope: "col" } },
+    const sortable = (label, order, className, note) => h("th", { class: className, attrs: { scope: "col" } },
       h("button", { type: "button", class: "sort-button", text: label, attrs: { "aria-pressed": String(state.order === order) },
-        title: `Sort by ${label.toLowerCase()}`, onClick: () => setOrder(order) }));
+        title: `Sort by ${label.toLowerCase()}${note ? `. ${note}` : ""}`, onClick: () => setOrder(order) }));
     return h("thead", {}, h("tr", {},
       h("th", { attrs: { scope: "col" } }, state.selectAll),
       sortable("Status", "status"),
       sortable("Name", "name"),
       h("th", { attrs: { scope: "col" }, text: "Model" }),
-      h("th", { attrs: { scope: "col" }, text: "Regularization" }),
-      h("th", { attrs: { scope: "col" }, text: "Dataset" }),
+      h("th", { class: "col-method", attrs: { scope: "col" }, text: "Regularization" }),
+      h("th", { class: "col-dataset", attrs: { scope: "col" }, text: "Dataset" }),
       h("th", { attrs: { scope: "col" }, text: "Progress" }),
-      sortable("Best test error", "best", "num"),
       sortable("Last test error", "last", "num"),
+      sortable("Best epoch (chosen on test)", "best", "num",
+        "Each run's lowest test error: an epoch picked by looking at the test set, so optimistic. The papers report the last epoch."),
       h("th", { attrs: { scope: "col" } }, h("span", { class: "visually-hidden", text: "Actions" }))));
   }
 
@@ -315,18 +316,25 @@ const COLUMNS = [
       run.tags.length ? h("div", {}, run.tags.map((tag) => h("button", { type: "button", class: "tag", text: tag, title: `Show runs tagged ${tag}`, onClick: () => actions.filterByTag(tag) }))) : null,
     ],
   },
-  { label: "Model", key: (run) => run.spec_key, render: (run) => h("span", { title: archLabel(run.arch), text: modelName(run.spec.model) }) },
-  { label: "Regularization", key: (run) => run.method, render: (run) => methodLabel(run.method) },
-  { label: "Dataset", key: (run) => run.dataset, render: (run) => datasetLabel(run.dataset) },
+  {
+    label: "Model", key: (run) => run.spec_key,
+    // In a mid-width window the regularization and dataset columns fold into this cell (app.css).
+    render: (run) => [h("span", { title: archLabel(run.arch), text: modelName(run.spec.model) }),
+      h("div", { class: "cell-sub mid-only", text: `${methodLabel(run.method)} · ${datasetLabel(run.dataset)}` })],
+  },
+  { label: "Regularization", className: "col-method", key: (run) => run.method, render: (run) => methodLabel(run.method) },
+  { label: "Dataset", className: "col-dataset", key: (run) => run.dataset, render: (run) => datasetLabel(run.dataset) },
   { label: "Progress", key: (run) => JSON.stringify([run.status, run.epochs_done, Math.round((run.eta_seconds || 0) / 10)]), render: progressCell },
-  { label: "Best test error", className: "num", key: (run) => String(run.best_test_error), render: (run) => percent(run.best_test_error) },
-  { label: "Last test error", className: "num", key: (run) => String(run.last_test_error), render: (run) => percent(run.last_test_error) },
+  { label: "Last test error", className: "num", key: (run) => String(run.last_test_error), render: (run) => h("strong", { text: percent(run.last_test_error) }) },
+  { label: "Best epoch (test)", className: "num muted", key: (run) => String(run.best_test_error), render: (run) => percent(run.best_test_error) },
   {
     label: "Actions",
+    className: "cell-actions",
     key: (run) => `${run.status}|${run.cancel_requested}`,
     render: (run, actions) => h("div", { class: "actions" },
       isActive(run) && !run.cancel_requested ? cancelButton(run, actions.refresh) : null,
-      rerunButton(run, actions.refresh)),
+      rerunButton(run, actions.refresh),
+      rerunButton(run, actions.refresh, { newSeed: true })),
   },
 ];
 

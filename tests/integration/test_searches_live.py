@@ -1,0 +1,99 @@
+"""A search for real: the API and a Celery worker as processes, Optuna proposing and pruning runs of a tiny
+Shake-Shake net on digits, on SQLite with the embedded broker and on PostgreSQL with Redis, with the API
+killed (SIGKILL) in the middle and started again."""
+
+from __future__ import annotations
+
+import signal
+from datetime import datetime
+
+import pytest
+
+from tests.live import LiveSystem
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 3
+SPEC = {"dataset": {"name": "digits", "validation": 300},
+        "model": {"arch": "shake_resnet", "depth": 8, "width": 4}, "regularization": {"method": "shake_shake"},
+        "optim": {"epochs": EPOCHS, "batch_size": 32}}
+# Too low learns almost nothing in three epochs, too high diverges; the good range lies between.
+SLOW, GOOD, DIVERGES = 0.001, (0.03, 3.0), 10.0
+SEARCH = {
+    "name": "lr of a tiny Shake-Shake", "spec": SPEC,
+    "space": {"optim.lr": {"choice": [0.3, 0.05, SLOW, DIVERGES]}},
+    # Seed 5 orders the grid 0.3, 0.05, 0.001, 10: the good rates reach ASHA's rung first, so the slow one
+    # meets a rung it must beat.
+    "sampler": "grid", "sampler_seed": 5, "max_runs": 8, "max_concurrent": 2,
+    "pruner": {"kind": "asha", "min_epochs_fraction": 0.6, "reduction": 2},
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def system(request, tmp_path):
+    if request.param == "sqlite":
+        live = LiveSystem(tmp_path)
+    else:
+        broker, queue = request.getfixturevalue("redis_queue")
+        live = LiveSystem(tmp_path, database_url=request.getfixturevalue("postgres_url"), broker_url=broker,
+                          env={"SHAKELAB_QUEUE": queue})
+    with live:
+        yield live
+
+
+def most_at_once(runs: list[dict]) -> int:
+    """The most runs queued or training at the same moment, from their creation and end times."""
+    events = sorted([(datetime.fromisoformat(r["created_at"]), 1) for r in runs]
+                    + [(datetime.fromisoformat(r["finished_at"]), -1) for r in runs], key=lambda e: (e[0], e[1]))
+    level = peak = 0
+    for _, change in events:
+        level += change
+        peak = max(peak, level)
+    return peak
+
+
+def test_a_learning_rate_search_survives_a_killed_api_prunes_and_ends_in_the_good_range(system):
+    system.start_worker("--runs-per-gpu", "2")
+    created = system.post("/api/searches", json=SEARCH)
+    assert created.status_code == 201, created.text
+    search_id = created.json()["id"]
+    # Kill the API (and its dispatcher) once the first proposals train, then start it again.
+    system.wait_until(lambda: any(r["epochs_done"] for r in system.get("/api/runs", params={"search": search_id})
+                                  .json()["runs"]), 120, "a first epoch")
+    system.api.send_signal(signal.SIGKILL)
+    system.api.wait()
+    system.start_api()
+
+    search = system.wait_until(lambda: (s := system.get(f"/api/searches/{search_id}").json())["status"] == "finished"
+                               and s, 300, "the search to finish")
+    proposals = search["proposal_list"]
+    runs = system.get("/api/runs", params={"search": search_id}).json()["runs"]
+    # No proposal twice: the four grid points once each, one run each.
+    assert [p["number"] for p in proposals] == [0, 1, 2, 3]
+    assert sorted(p["params"]["optim.lr"] for p in proposals) == sorted(SEARCH["space"]["optim.lr"]["choice"])
+    assert [len(p["runs"]) for p in proposals] == [1, 1, 1, 1] and len(runs) == 4
+    assert most_at_once(runs) <= SEARCH["max_concurrent"]
+    # No result lost: every run's epochs are recorded once each, and each complete proposal's value is its
+    # run's last epoch.
+    for proposal in proposals:
+        [run] = proposal["runs"]
+        metrics = system.get(f"/api/runs/{run['id']}/metrics").json()
+        assert metrics["epoch"] == list(range(1, run["epochs_done"] + 1))
+        if proposal["state"] == "complete":
+            assert run["status"] == "succeeded" and proposal["value"] == metrics["val_error"][-1]
+    # The pruner stopped the slow rate early, through the cancel path.
+    pruned = [p for p in proposals if p["state"] == "pruned"]
+    assert pruned, [(p["params"], p["state"], p["error"]) for p in proposals]
+    for proposal in pruned:
+        [run] = proposal["runs"]
+        assert run["status"] == "pruned" and run["epochs_done"] < EPOCHS
+        assert run["error"] == proposal["error"] and run["error"].startswith("pruned at epoch ")
+    slow = next(p for p in proposals if p["params"]["optim.lr"] == SLOW)
+    assert slow["state"] == "pruned"
+    # The best proposal learned with a rate in the good range, better than the slow and the diverging ones.
+    best = search["best"]
+    assert GOOD[0] <= best["params"]["optim.lr"] <= GOOD[1]
+    diverging = next(p for p in proposals if p["params"]["optim.lr"] == DIVERGES)
+    assert diverging["state"] in ("failed", "pruned") or diverging["value"] > best["value"]
+    assert best["value"] < slow["value"]
+    assert search["gpu_hours_spent"] > 0 and search["runs"]["total"] == 4
