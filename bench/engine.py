@@ -61,7 +61,7 @@ class Model:
     last: bool = False  # measured after the models, if the time budget allows
 
 
-# Shake-Shake trained with 128 images split over 2 GPUs (PAPERS.md 3.1); we run all 128 on one GPU, which
+# Shake-Shake trained with 128 images split over 2 GPUs (xgastaldi/shake-shake README); we run all 128 on one GPU, which
 # is what a ShakeLab run does. PyramidNet+ShakeDrop: 128 (ShakeDrop's official command); NASNet-A: 32.
 MODELS = {
     "ss26-2x32d": Model("Shake-Shake 26 2x32d", {"arch": "shake_resnet", "depth": 26, "width": 32},

@@ -1,8 +1,9 @@
-"""The papers' tables as data (PAPERS.md section 3): every cell's reported number, how that number was
-verified, where it comes from, and the run spec that reproduces it with the paper's own settings.
+"""The papers' tables as data: every cell's reported number, how that number was verified, where it comes
+from, and the run spec that reproduces it with the paper's own settings (sources and verification levels:
+docs/tables.md).
 
-A position that the paper's table leaves empty ("–") is no cell at all. A number the paper reports but
-PAPERS.md could not retrieve is a cell with `reported=None` and verification "missing": it can still be
+A position that the paper's table leaves empty ("–") is no cell at all. A number the paper reports but that
+no source we could read gives is a cell with `reported=None` and verification "missing": it can still be
 reproduced. Specs write every training setting out (rather than leaning on the engine's per-arch defaults)
 so that this file reads as the paper's setting; `worker.engine.spec.parse_spec` resolves and validates them.
 """
@@ -13,10 +14,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["VERIFICATION_LEVELS", "Column", "Cell", "Row", "PaperTable", "PAPER_TABLES", "get_table"]
+__all__ = ["VERIFICATION_LEVELS", "VERIFICATION_MEANINGS", "Column", "Cell", "Row", "PaperTable", "PAPER_TABLES",
+           "get_table"]
 
-# Strongest first. "missing": the paper reports a number that PAPERS.md could not retrieve.
-VERIFICATION_LEVELS = ("V-code", "V-calc", "V-2nd", "UNVERIFIED", "missing")
+# How a reported number was checked, strongest first; the table page's legend and docs/tables.md say the same.
+VERIFICATION_MEANINGS = {
+    "V-code": "read in the authors' own repository or README",
+    "V-calc": "computed from the architecture",
+    "V-2nd": "read in a secondary source: a transcription or translation of the paper, or a later paper or "
+             "README quoting it",
+    "UNVERIFIED": "from a summary of the paper (an AI-generated or blog summary) that no primary source confirmed",
+    "missing": "the paper reports a number here that no source we could read gives",
+}
+VERIFICATION_LEVELS = tuple(VERIFICATION_MEANINGS)
 
 
 @dataclass(frozen=True)
@@ -75,10 +85,15 @@ class PaperTable:
         return f"{cell.source or self.source}; {where}"
 
     @property
+    def verification_levels(self) -> dict[str, str]:
+        """The verification levels of its numbers, strongest first, with what each means."""
+        levels = {cell.verification for _, _, cell in self.cells()}
+        return {level: meaning for level, meaning in VERIFICATION_MEANINGS.items() if level in levels}
+
+    @property
     def verification(self) -> str:
         """The verification levels of its numbers, strongest first (e.g. "V-2nd, UNVERIFIED")."""
-        levels = {cell.verification for _, _, cell in self.cells()}
-        return ", ".join(level for level in VERIFICATION_LEVELS if level in levels)
+        return ", ".join(self.verification_levels)
 
 
 # --------------------------------------------------------------------------------------- shared settings
@@ -104,7 +119,8 @@ def _spec(dataset: str, model: dict, regularization: dict, optim: dict, schedule
 
 SHAKE_SHAKE_SOURCE = "Gastaldi 2017, arXiv:1705.07485"
 
-# Forward-Backward-Level (PAPERS.md 2.1); Even-Even has no level and is the plain two-branch net (method none).
+# Forward-Backward-Level (Gastaldi 2017, Table 1); Even-Even has no level and is the plain two-branch net
+# (method none).
 _FBL_NAMES = {"shake": "Shake", "even": "Even", "keep": "Keep", "batch": "Batch", "image": "Image"}
 
 
@@ -144,8 +160,8 @@ _T1_ROWS = [
     (("shake", "shake", "image"), (3.55, 2.98, 2.86, 2.82)),
 ]
 _T1_CELL_EXTRA = {
-    ("s-s-i", 96): {"note": "mean over 5 runs per the README (the translation says 3); median 2.87, "
-                            "min 2.72, max 2.95 (V-2nd)"},
+    ("s-s-i", 96): {"note": "mean over 5 runs per the xgastaldi/shake-shake README (the paper's section 2.3, as "
+                            "a translation of it reads, says 3); median 2.87, min 2.72, max 2.95 (V-2nd)"},
     ("s-s-i", 112): {"source": "AutoAugment (Cubuk et al. 2018), footnote 1 of the xgastaldi/shake-shake README",
                      "note": "from the AutoAugment paper, not the Shake-Shake paper; its authors trained with "
                              "their own settings, the spec uses this table's"},
@@ -173,7 +189,8 @@ def _table1() -> PaperTable:
             "epochs": 1800, "batch_size": 128, "lr": 0.2, "schedule": "cosine to 0, per iteration, no restart",
             "optimizer": "SGD, Nesterov momentum 0.9, weight decay 1e-4",
             "augmentation": "random crop (zero padding 4) and horizontal flip",
-            "paper's runs per cell": "mean of 3 runs (2x96d: 5 runs per the README; the translation says 3)",
+            "paper's runs per cell": "mean of 3 runs (2x96d: 5 runs per the README; the paper's section 2.3, "
+                                     "as a translation of it reads, says 3)",
             "verification": "V-code (official README)",
         },
         notes=(
@@ -368,8 +385,8 @@ def _regularization_table() -> PaperTable:
                 "verification": "V-code for PyramidNet-110 (official README command); UNVERIFIED that the paper "
                                 "trained the other architectures with the same setting"},
         notes=(
-            "Test error (%) at the last epoch. Mostly missing in PAPERS.md: the two recovered rows only "
-            "(ResNet(EraseReLU), WRN and ResNeXt rows not retrieved).",
+            "Test error (%) at the last epoch. Mostly missing: the two recovered rows only (the ResNet(EraseReLU), "
+            "WRN and ResNeXt rows were not retrieved).",
             "The 1-branch Shake column (ShakeDrop without the ResDrop switch: b = 0 in every block) is left "
             "out: its numbers were not retrieved and the run spec cannot express it (p_l follows the linear "
             "decay rule).",
@@ -421,9 +438,9 @@ def _final_results_table() -> PaperTable:
 # ------------------------------------------------------------------------------- NASNet-A (Zoph et al.)
 
 def _nasnet_table() -> PaperTable:
-    # TF-slim nasnet.py CIFAR config (PAPERS.md 2.4 and 3.6): 600 epochs, batch 32, lr 0.025 cosine, global
-    # gradient norm clipped at 5, drop path keep 0.6 (p_max 0.4), auxiliary head weight 0.4; weight decay 5e-4
-    # and Nesterov momentum 0.9 are the engine's NASNet defaults (PAPERS.md does not state them).
+    # TF-slim nasnet.py CIFAR config (tensorflow/models, research/slim/nets/nasnet): 600 epochs, batch 32, lr
+    # 0.025 cosine, global gradient norm clipped at 5, drop path keep 0.6 (p_max 0.4), auxiliary head weight
+    # 0.4; weight decay 5e-4 and Nesterov momentum 0.9 are the engine's NASNet defaults (no source states them).
     optim = _sgd(600, 32, 0.025, 5e-4, grad_clip=5.0)
     reg = {"method": "scheduled_drop_path", "p_max": 0.4}
 
@@ -439,7 +456,7 @@ def _nasnet_table() -> PaperTable:
             (Cell("error", 2.65, "V-2nd", spec(6, 32, 16)),)),
         Row("n7-f96-cutout", "NASNet-A (N=7, F=96) + ScheduledDropPath + Cutout, 27.6M",
             (Cell("error", 2.40, "V-2nd", spec(7, 96, 16),
-                  note="the drop path probability of this larger model is not in PAPERS.md; 0.4 as for (6, 32)"),)),
+                  note="no source gives the drop path probability of this larger model; 0.4 as for (6, 32)"),)),
     )
     return PaperTable(
         id="nasnet_a_cifar10",

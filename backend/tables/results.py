@@ -126,7 +126,7 @@ def table_view(session: Session, table: PaperTable, profile: Profile) -> TableOu
     config, notes = table_settings(table, profile)
     return TableOut(
         id=table.id, title=table.title, source=table.source, dataset=table.dataset,
-        verification=table.verification, notes=notes, config=config,
+        verification=table.verification, verification_levels=table.verification_levels, notes=notes, config=config,
         profile=profile_out(profile), profiles=[profile_out(p) for p in PROFILES.values()],
         columns=[ColumnOut(key=c.key, label=c.label) for c in table.columns], rows=rows,
         summary=_summary([c.status for c in cells.values()]))
@@ -142,5 +142,6 @@ def table_list(session: Session, profile: Profile) -> list[TableListItem]:
         for cell in table_specs(table.id, profile.name):
             statuses.append(cell_status(_counts(runs.get(cell.spec_key, []))))
         out.append(TableListItem(id=table.id, title=table.title, source=table.source, dataset=table.dataset,
-                                 verification=table.verification, profiles=profiles, summary=_summary(statuses)))
+                                 verification=table.verification, verification_levels=table.verification_levels,
+                                 profiles=profiles, summary=_summary(statuses)))
     return out

@@ -34,6 +34,7 @@ class TableListItem(BaseModel):
     source: str
     dataset: str = Field(description="the table's dataset; 'cifar10, cifar100' where it has both")
     verification: str = Field(description="its numbers' verification levels, strongest first")
+    verification_levels: dict[str, str] = Field(description="those levels, strongest first, with what each means")
     profiles: list[ProfileOut]
     summary: TableSummary = Field(description="cells by status under the listed profile (?profile=, default full)")
 
@@ -72,7 +73,8 @@ class CellOut(BaseModel):
     key: str = Field(description="'<row key>:<column key>', as reproduce's `cells` takes it")
     column: str
     reported: float | None = Field(description="the paper's number; null where it was not retrieved")
-    verification: str = Field(description="V-code, V-calc, V-2nd, UNVERIFIED, or missing (no reported number)")
+    verification: str = Field(description="V-code, V-calc, V-2nd, UNVERIFIED, or missing (no reported number); "
+                                          "the table's verification_levels say what each means")
     source: str
     note: str
     spec: dict[str, Any] = Field(description="the resolved run spec under the profile, without its seed")
@@ -95,6 +97,8 @@ class TableOut(BaseModel):
     source: str
     dataset: str
     verification: str
+    verification_levels: dict[str, str] = Field(description="its numbers' verification levels, strongest first, "
+                                                            "with what each means")
     notes: list[str] = Field(description="the paper's notes; under a profile other than full, first what the "
                                          "profile changes")
     config: dict[str, Any] = Field(description="the training settings; under a profile other than full, each "

@@ -2,10 +2,11 @@
 // profile's label on every number of ours, cell status filling in live, Reproduce with its cost first.
 
 import { api, isAbort } from "./api.js";
+import { datasetNote } from "./datasets.js";
 import { clear, errorBox, h, loading, toast } from "./dom.js";
 import { fixed, number } from "./format.js";
 import { poll } from "./poll.js";
-import { CELL_STATUSES, summaryBar } from "./tables.js";
+import { CELL_STATUSES, summaryBar, verificationLegend } from "./tables.js";
 
 const REFRESH_MS = 3000;
 const DEFAULT_SEEDS = 3;
@@ -62,6 +63,7 @@ export function mount(root, ctx) {
     view.table = h("div", { class: "table-scroll" });
     view.reproduce = h("div");
     view.notes = h("div");
+    view.legend = h("div");
     clear(root,
       h("p", { class: "muted", style: "margin-bottom: 6px" }, h("a", { href: "#/tables", text: "← All tables" })),
       h("div", { class: "page-head" },
@@ -72,7 +74,7 @@ export function mount(root, ctx) {
           h("button", { type: "button", class: "button primary", text: "Reproduce…", style: "align-self: flex-end", onClick: openReproduce }))),
       view.problem, view.profileNote, view.reproduce,
       h("div", { class: "card" }, view.summary, h("div", { style: "margin-top: 12px" }, view.table), view.exports),
-      view.notes);
+      view.legend, view.notes);
   }
 
   function switchProfile(name) {
@@ -90,13 +92,14 @@ export function mount(root, ctx) {
       h("strong", { text: `Profile ${table.profile.label}. ` }), table.profile.description,
       comparable ? null : " Its numbers are not compared with the paper's."));
     clear(view.summary, summaryBar(table.summary));
-    clear(view.table, paperTable(table));
+    clear(view.table, paperTable(table, table.verification_levels || {}));
     clear(view.exports, h("span", { class: "muted", text: "Export:" }),
       ["csv", "markdown", "latex"].map((format) => h("a", { class: "button small", href: api.tableExportUrl(table.id, format, table.profile.name),
         download: `${table.id}-${table.profile.name}.${{ csv: "csv", markdown: "md", latex: "tex" }[format]}`,
         text: { csv: "CSV", markdown: "Markdown", latex: "LaTeX" }[format] })));
     view.exports.style.marginTop = "12px";
     clear(view.notes, notesCard());
+    clear(view.legend, verificationLegend(table.verification_levels));
   }
 
   /** The notes and settings of the chosen profile: the API says what the profile changes. */
@@ -134,7 +137,7 @@ export function mount(root, ctx) {
       }
       try {
         const dry = await api.reproduceTable(table.id, { seeds, profile: table.profile.name, dry_run: true });
-        clear(plan, costSummary(dry), dry.runs
+        clear(plan, costSummary(dry), datasetNote(dry.datasets || []), dry.runs
           ? h("div", { class: "actions", style: "margin-top: 12px" },
             h("button", { type: "button", class: "button primary", text: `Queue ${dry.runs} run${dry.runs > 1 ? "s" : ""}`, onClick: (e) => queue(e.target, seeds) }))
           : h("p", { text: "Nothing to queue: every cell already has these seeds (queued, running or done)." }));
@@ -236,24 +239,24 @@ function stat(label, value) {
 
 // ------------------------------------------------------------------------------------ the table itself
 
-function paperTable(table) {
+function paperTable(table, levels) {
   return h("table", { class: "data-table paper-table" },
     h("caption", { class: "visually-hidden", text: `${table.title}: reported beside reproduced, profile ${table.profile.label}` }),
     h("thead", {}, h("tr", {}, h("th", { attrs: { scope: "col" }, text: "" }), table.columns.map((c) => h("th", { attrs: { scope: "col" }, text: c.label })))),
     h("tbody", {}, table.rows.map((row) => h("tr", {},
       h("th", { attrs: { scope: "row" }, text: row.label }),
-      row.cells.map((cell) => (cell ? paperCell(cell, table.profile) : h("td", { class: "muted", title: "the paper has no number here", text: "–" })))))));
+      row.cells.map((cell) => (cell ? paperCell(cell, table.profile, levels) : h("td", { class: "muted", title: "the paper has no number here", text: "–" })))))));
 }
 
-function paperCell(cell, profile) {
+function paperCell(cell, profile, levels) {
   const statusText = CELL_STATUSES.find(([s]) => s === cell.status)?.[1] || cell.status;
   const unverified = cell.verification === "UNVERIFIED";
   return h("td", { class: `paper-cell cell-${cell.status}`, dataset: { cell: cell.key, status: cell.status } }, h("div", { class: "cell-box" },
     h("div", { class: "cell-line" }, h("span", { class: "k", text: "Paper" }),
       cell.reported === null ? h("span", { class: "muted", text: "not retrieved" })
         : h("span", {}, h("span", { class: "v", text: fixed(cell.reported) }), " ",
-          unverified ? h("span", { class: "unverified", title: "this number could not be verified against the paper", text: "UNVERIFIED" })
-            : h("span", { class: "muted", style: "font-size: 0.6875rem", title: "verification level (PAPERS.md)", text: cell.verification }))),
+          unverified ? h("span", { class: "unverified", title: `UNVERIFIED: ${levels.UNVERIFIED || "not confirmed"}`, text: "UNVERIFIED" })
+            : h("span", { class: "muted", style: "font-size: 0.6875rem", title: `${cell.verification}: ${levels[cell.verification] || "verification level"}`, text: cell.verification }))),
     h("div", { class: "cell-line" }, h("span", { class: "k", text: "Ours" }), reproducedText(cell.reproduced)),
     cell.reproduced ? h("div", { class: "cell-meta" }, profileChip(profile), differenceText(cell.reproduced)) : null,
     h("div", { class: "cell-meta" },

@@ -20,7 +20,9 @@ export function mount(root, ctx) {
   async function load() {
     try {
       const tables = await api.tables({ signal: ctx.signal });
-      clear(body, tables.length ? h("div", { class: "table-cards" }, tables.map(card)) : emptyState("No tables are defined on this server."));
+      const levels = Object.assign({}, ...tables.map((t) => t.verification_levels || {}));
+      clear(body, tables.length ? [h("div", { class: "table-cards" }, tables.map(card)), verificationLegend(levels)]
+        : emptyState("No tables are defined on this server."));
     } catch (error) {
       if (isAbort(error)) return;
       if (error.status === 404) clear(body, emptyState("This server has no tables API yet.", h("p", { text: "Update ShakeLab to see the papers' tables here." })));
@@ -36,6 +38,17 @@ function card(table) {
     h("p", { class: "muted", style: "margin: 0; font-size: 0.8125rem" }, `Dataset: ${table.dataset} · Verification: ${table.verification}`),
     summaryBar(table.summary),
     h("div", { style: "margin-top: auto" }, h("a", { class: "button small", href: `#/tables/${encodeURIComponent(table.id)}`, text: "Open table" })));
+}
+
+/** What each verification level means (the API's words), for the levels on the page. */
+export function verificationLegend(levels) {
+  const entries = Object.entries(levels || {});
+  if (!entries.length) return null;
+  return h("section", { class: "card verification-legend", attrs: { "aria-label": "Verification levels" } },
+    h("h2", { text: "Verification levels" }),
+    h("p", { class: "muted", style: "margin-top: 0; font-size: 0.8125rem",
+      text: "How each reported number was checked against the paper, strongest first (docs/tables.md lists the sources)." }),
+    h("dl", { class: "kv" }, entries.map(([level, meaning]) => [h("dt", { text: level }), h("dd", { text: meaning })])));
 }
 
 /** Cells by status as a bar, with the same counts in words (colour is never the only cue). */

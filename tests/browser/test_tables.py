@@ -8,6 +8,7 @@ import time
 
 from playwright.sync_api import expect
 
+from backend.tables.data import VERIFICATION_MEANINGS
 from backend.tables.rounding import fixed
 
 TABLE = "shakedrop_final_results"
@@ -21,6 +22,10 @@ def test_table_shows_reported_beside_reproduced(page, live):
 
     page.goto("/#/tables")
     expect(page.get_by_role("link", name=re.compile("ShakeDrop: final results"))).to_be_visible()
+    legend = page.get_by_role("region", name="Verification levels")
+    for level, meaning in VERIFICATION_MEANINGS.items():
+        if level != "V-calc":  # no table has a number computed from the architecture
+            expect(legend).to_contain_text(f"{level}{meaning}")
     page.snap("tables")
     page.goto(f"/#/tables/{TABLE}?profile=smoke")
     cell = page.locator("td[data-cell='pyramidnet-272-a200:cifar10']")
@@ -29,6 +34,9 @@ def test_table_shows_reported_beside_reproduced(page, live):
     expect(cell.get_by_text(re.compile(r"n=1"))).to_be_visible()  # ours
     expect(cell.locator(".profile-chip")).to_have_text(re.compile("^smoke test"))  # never mistaken for the paper's
     expect(page.get_by_text("UNVERIFIED").first).to_be_visible()
+    legend = page.get_by_role("region", name="Verification levels")
+    expect(legend.locator("dt")).to_have_text(["V-2nd", "UNVERIFIED"])  # this table's levels only
+    expect(cell.get_by_text("V-2nd", exact=True)).to_have_attribute("title", f"V-2nd: {VERIFICATION_MEANINGS['V-2nd']}")
     page.get_by_role("button", name="Reproduce…").click()
     expect(page.locator(".stat-label", has_text="GPU-hours on one H100 (estimate)")).to_be_visible()
     page.snap("table")

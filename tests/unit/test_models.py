@@ -1,5 +1,5 @@
 """The model families: the papers' exact parameter counts, shapes, training and eval steps, and where the
-regularizers sit (PAPERS.md sections 2.1-2.3 and 4).
+regularizers sit (the papers' architectures: docs/engine.md).
 
 Full-size nets are built on the meta device (no memory, no init cost) just to count their parameters;
 everything that runs is built tiny.
@@ -28,7 +28,7 @@ def build(model: dict, method: str = "none", dataset: str = "cifar10", **reg) ->
 
 # ------------------------------------------------------------------------------------ parameter counts
 
-PAPER_COUNTS = [  # (model, dataset, parameters): PAPERS.md section 4 unless noted
+PAPER_COUNTS = [  # (model, dataset, parameters): computed from the architecture (V-calc), unless noted
     ({"arch": "shake_resnet", "depth": 26, "width": 32}, "cifar10", 2_923_162),
     ({"arch": "shake_resnet", "depth": 26, "width": 64}, "cifar10", 11_653_978),
     ({"arch": "shake_resnet", "depth": 26, "width": 96}, "cifar10", 26_192_922),

@@ -1,4 +1,4 @@
-"""NASNet-A for CIFAR (Zoph et al. 2018) and its ScheduledDropPath (PAPERS.md 2.4, 3.6).
+"""NASNet-A for CIFAR (Zoph et al. 2018, arXiv:1707.07012) and its ScheduledDropPath (TF-slim's nasnet_utils).
 
 Parameter counts are weights, BN gamma/beta and FC (`model.parameters()`), without the auxiliary head,
 which exists only for training and which the paper's counts leave out. The drop-path checks record every

@@ -1,4 +1,5 @@
-"""The regularizers' exact semantics (DESIGN.md, PAPERS.md section 2), statistically and through autograd.
+"""The regularizers' exact semantics (Gastaldi 2017; Yamada et al. 2018; Huang et al. 2016; Zoph et al. 2018: see
+docs/engine.md), statistically and through autograd.
 
 Coefficients are read back by feeding constant branches: with branch1 = 1 and branch2 = 0, shake_shake's
 output is alpha and the gradient reaching branch1 is beta; with x = 1, shake_drop's output is the forward

@@ -1,6 +1,6 @@
-"""The papers' tables in backend/tables against ../shared/PAPERS.md: every reported number, its verification
-level and each table's training settings, read from PAPERS.md's YAML block (and its NASNet-A table, 3.6);
-every cell's spec validates under every profile; the profiles change what they say and nothing else."""
+"""The papers' tables in backend/tables against an independent transcription of them (paper_tables.yaml, beside
+this file): every reported number, its verification level and each table's training settings; every cell's
+spec validates under every profile; the profiles change what they say and nothing else."""
 
 from __future__ import annotations
 
@@ -21,19 +21,12 @@ from backend.tables.rounding import fixed
 from worker.engine.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-PAPERS_MD = ROOT.parent / "shared" / "PAPERS.md"
+TRANSCRIPTION = Path(__file__).with_name("paper_tables.yaml")
 
 
 @pytest.fixture(scope="module")
-def papers_text() -> str:
-    return PAPERS_MD.read_text()
-
-
-@pytest.fixture(scope="module")
-def papers(papers_text) -> dict:
-    block = re.search(r"```yaml\n(.*?)```", papers_text, re.S)
-    assert block, f"no YAML block in {PAPERS_MD}"
-    return {t["id"]: t for t in yaml.safe_load(block.group(1))["tables"]}
+def papers() -> dict:
+    return {t["id"]: t for t in yaml.safe_load(TRANSCRIPTION.read_text())["tables"]}
 
 
 def resolved(table: PaperTable, key: str) -> dict:
@@ -58,7 +51,7 @@ def check_training(spec: dict, *, epochs, batch_size, lr, weight_decay, momentum
 
 
 def check_optimizer(spec: dict, config: dict):
-    """A table's `config` in PAPERS.md's YAML: epochs, optimizer, lr (initial, schedule), batch size."""
+    """A table's `config` in the transcription: epochs, optimizer, lr (initial, schedule), batch size."""
     lr = config["lr"]
     milestones = [m / config["epochs"] for m in lr.get("milestones", [])]
     check_training(spec, epochs=config["epochs"], batch_size=config["batch_size"], lr=lr["initial"],
@@ -235,40 +228,25 @@ def test_shakedrop_final_results(papers):
     assert "UNVERIFIED" in table.config["verification"]
 
 
-def nasnet_rows(papers_text: str) -> list[dict]:
-    """PAPERS.md 3.6's markdown table: | NASNet-A (N=6, F=32) + ScheduledDropPath | 3.3M | 600 epochs | 3.41 |"""
-    section = papers_text.split("### 3.6", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        m = re.fullmatch(r"\| NASNet-A \(N=(\d+), F=(\d+)\) ([^|]*?) \| ([\d.]+)M \| (\d+) epochs \| ([\d.]+) \|",
-                         line.strip())
-        if m:
-            rows.append({"cells": int(m[1]), "filters": int(m[2]), "cutout": "Cutout" in m[3],
-                         "drop_path": "ScheduledDropPath" in m[3], "params_M": float(m[4]), "epochs": int(m[5]),
-                         "error": float(m[6])})
-    return rows
-
-
-def test_nasnet_rows(papers_text):
-    rows = nasnet_rows(papers_text)
-    assert len(rows) == 3
-    assert "V-2nd" in papers_text.split("### 3.6", 1)[1][:300]  # the section's heading
-    keep_prob = float(re.search(r"drop_path_keep_prob (0\.\d+)", papers_text).group(1))
-    aux_weight = float(re.search(r"aux head \(loss weight (0\.\d+)\)", papers_text).group(1))
+def test_nasnet_rows(papers):
+    paper = papers["nasnet_a_cifar10"]
+    config = paper["config"]
     table = PAPER_TABLES["nasnet_a_cifar10"]
-    for paper_row, row in zip(rows, table.rows, strict=True):
+    assert len(paper["rows"]) == 3
+    for paper_row, row in zip(paper["rows"], table.rows, strict=True):
         [cell] = row.cells
-        assert (cell.reported, cell.verification) == (paper_row["error"], "V-2nd")
+        assert (cell.reported, cell.verification) == (paper_row["error"], paper["verification"])
         assert f"{paper_row['params_M']}M" in row.label
         spec = resolved(table, f"{row.key}:{cell.column}")
         assert spec["dataset"]["name"] == "cifar10"
         assert spec["model"] == {"arch": "nasnet", "cells": paper_row["cells"], "filters": paper_row["filters"],
-                                 "aux_weight": aux_weight}
-        assert paper_row["drop_path"]
-        assert spec["regularization"] == {"method": "scheduled_drop_path", "p_max": pytest.approx(1 - keep_prob)}
-        # TF-slim CIFAR config (PAPERS.md 2.4, 3.6): batch 32, lr 0.025 cosine, global norm clipped at 5
-        check_training(spec, epochs=paper_row["epochs"], batch_size=32, lr=0.025, weight_decay=5e-4)
-        assert spec["optim"]["grad_clip"] == 5.0
+                                 "aux_weight": config["aux_weight"]}
+        assert spec["regularization"] == {"method": "scheduled_drop_path",
+                                          "p_max": pytest.approx(1 - config["drop_path_keep_prob"])}
+        # TF-slim's CIFAR configuration: batch 32, lr 0.025 cosine, global gradient norm clipped at 5
+        check_training(spec, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
+                       weight_decay=5e-4)
+        assert spec["optim"]["grad_clip"] == config["grad_clip"]
         assert spec["augment"] == {**CROP_FLIP, "cutout": 16 if paper_row["cutout"] else 0}
 
 

@@ -11,7 +11,8 @@ and normalized there with batched tensor ops, and every random number of an epoc
 a generator seeded by (seed, epoch) alone. No DataLoader, no per-image Python, no host synchronisation per
 batch, and torch's global RNG (which the models use) is never touched.
 
-The augmentations (PAPERS.md 2.5) are plain functions of a batch and a generator, usable on their own:
+The augmentations (Cutout: DeVries & Taylor 2017, arXiv:1708.04552; Random Erasing: Zhong et al.
+2017, arXiv:1708.04896) are plain functions of a batch and a generator, usable on their own:
 `random_crop`, `random_flip`, `cutout`, `random_erasing`. Each is split into a `draw_*` function (one row
 of random parameters per image) and a deterministic function that applies given parameters, which is what
 lets the loader draw an epoch's parameters at once and slice them per batch.
@@ -65,7 +66,7 @@ IMAGE_SIZE = 32
 
 # Per-channel statistics on the 0..1 scale.
 # CIFAR-10: (125.3, 123.0, 113.9) / 255 and (63.0, 62.1, 66.7) / 255, as in the Shake-Shake and
-# fb.resnet.torch code (PAPERS.md, table configs `normalization`).
+# fb.resnet.torch code (xgastaldi/shake-shake, `datasets/cifar10.lua`).
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 # CIFAR-100: the training set's own statistics, as in the Shake-Shake ResNeXt and Cutout code.
@@ -452,7 +453,7 @@ def cutout(images: Tensor, length: int, generator: torch.Generator) -> Tensor:
 def random_erasing(images: Tensor, p: float, generator: torch.Generator) -> Tensor:
     """Random Erasing (Zhong et al. 2017) on normalized images, filled with 0 (the dataset mean).
 
-    The authors' code fills the normalized image with (0.4914, 0.4822, 0.4465) (PAPERS.md YAML), i.e. the
+    The authors' code fills the normalized image with (0.4914, 0.4822, 0.4465) (zhunzhong07/Random-Erasing), i.e. the
     mean on the 0..1 scale written into normalized space; we fill with the mean itself, as the paper says."""
     return erase_boxes(images, draw_erasing_boxes(images.shape[0], p, generator, images.shape[-1]))
 

@@ -339,7 +339,7 @@ class ScheduleSpec(_Section):
 
 # ------------------------------------------------------------------------------ the papers' defaults
 
-# Training settings of the paper that defines each architecture's headline result (PAPERS.md).
+# Training settings of the paper that defines each architecture's headline result (docs/tables.md lists them).
 _PAPER_TRAINING: dict[str, dict[str, Any]] = {
     # Shake-Shake Table 1 (CIFAR-10): 1800 epochs, cosine from 0.2, batch 128, wd 1e-4, Nesterov.
     "shake_resnet": {"optim": {"epochs": 1800, "batch_size": 128, "lr": 0.2, "weight_decay": 1e-4},

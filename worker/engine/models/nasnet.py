@@ -11,8 +11,8 @@ stage's output has 6 * 4F = 24F channels (768 for F = 32). An auxiliary head sit
 cell of the second stage (the 2/3 point); training returns `(logits, aux_logits)` and the loss is
 `CE(logits) + model.aux_weight * CE(aux_logits)`.
 
-ScheduledDropPath (PAPERS.md 2.4, TF-slim `_apply_drop_path`, drop_connect_version "v3"): the output of
-every operation other than the identity is dropped per sample, with a keep probability that falls
+ScheduledDropPath (Zoph et al. 2018, arXiv:1707.07012; TF-slim `_apply_drop_path`, drop_connect_version
+"v3"): the output of every operation other than the identity is dropped per sample, with a keep probability that falls
 linearly with the cell's depth and with training progress. Progress lives in the 0-d buffer `progress`
 (saved in the state_dict, so a resumed run continues its schedule) that the training loop sets every step
 with `set_training_progress`; the forward reads it on the device, so the schedule costs no host sync and

@@ -40,7 +40,7 @@ class PreActBlock(nn.Module):
                       *([nn.Dropout(dropout)] if dropout else []), conv3x3(width, out_channels)]
         if end_with_bn:
             # A pre-activation branch ends in a conv, but ShakeDrop needs it to end in BN or a large |alpha|
-            # makes training diverge (Yamada et al., IEEE Access 2019; PAPERS.md 2.2); WRN-28-10 gets worse
+            # makes training diverge (Yamada et al., IEEE Access 2019, arXiv:1802.02375); WRN-28-10 gets worse
             # under ShakeDrop without it (table 5(b)). The ShakeDrop authors add one.
             layers.append(nn.BatchNorm2d(out_channels))
         self.branch = nn.Sequential(*layers)
