@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system services run test lint bench wheels clean
+.PHONY: install system services run download-cifar test lint bench wheels clean
 
 # Re-installs only when pyproject.toml changes, so a second `make install` is instant.
 install: $(STAMP)
@@ -26,6 +26,13 @@ services:
 # The whole system on this machine: SQLite, the embedded broker, the API with the dashboard, one worker.
 run: install
 	$(PY) -m backend run
+
+# CIFAR-10 and CIFAR-100 into the workers' data directory ($$SHAKELAB_DATA_DIR, else $$SHAKELAB_HOME/data), once;
+# `make download-cifar DATASETS=cifar10` for one. Workers also fetch a missing one themselves unless
+# SHAKELAB_DOWNLOAD_DATASETS=false.
+DATASETS ?= cifar10 cifar100
+download-cifar: install
+	$(PY) -m worker.engine download $(DATASETS)
 
 test: install system services
 	$(PY) -m pytest -n 2 --dist loadgroup
