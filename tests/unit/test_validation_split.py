@@ -183,6 +183,27 @@ def test_validation_figures_are_the_models_on_the_unaugmented_held_out_images(tm
         100.0 * (logits.argmax(1) != data.validation.labels).float().mean().item())
 
 
+def test_a_run_with_a_split_resumed_matches_one_that_never_stopped(tmp_path):
+    spec = parse_spec({"dataset": {**SYNTHETIC, "validation": 40}, **TINY_MODEL,
+                       "optim": {"epochs": 2, "batch_size": 32}})
+    timings = {"seconds", "images_per_second"}
+    straight = train(spec, tmp_path / "straight")
+    train(spec, tmp_path / "resumed", stop_after=1)
+    resumed = train(spec, tmp_path / "resumed")
+    assert [{k: v for k, v in row.items() if k not in timings} for row in resumed] == \
+        [{k: v for k, v in row.items() if k not in timings} for row in straight]
+
+
+def test_a_run_directory_written_before_the_field_existed_resumes(tmp_path):
+    spec = parse_spec({"dataset": SYNTHETIC, **TINY_MODEL, "optim": {"epochs": 2, "batch_size": 32}})
+    train(spec, tmp_path, stop_after=1)
+    recorded = json.loads((tmp_path / "spec.json").read_text())
+    del recorded["dataset"]["validation"]  # as an older engine wrote it
+    (tmp_path / "spec.json").write_text(json.dumps(recorded))
+    rows = train(spec, tmp_path)
+    assert [row["epoch"] for row in rows] == [1, 2] and not VAL_KEYS & set(rows[-1])
+
+
 def test_the_events_printed_by_the_cli_carry_the_validation_figures(tmp_path):
     path = tmp_path / "spec.json"
     path.write_text(json.dumps({"dataset": {**SYNTHETIC, "validation": 40}, **TINY_MODEL,
