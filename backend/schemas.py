@@ -193,14 +193,72 @@ class Metrics(BaseModel):
 
 
 class SeedStats(BaseModel):
-    """Statistics over a seed group's counted runs."""
+    """Statistics over a seed group's counted runs (backend/stats.py computes them)."""
     n: int
     mean: float
     std: float | None = Field(description="sample standard deviation; null with one run")
+    sem: float | None = Field(None, description="standard error of the mean, std / sqrt(n); null with one run")
     min: float
     max: float
     ci95: tuple[float, float] | None = Field(description="95% confidence interval of the mean (Student's t); "
                                                          "null with one run")
+    missing: int = Field(0, description="counted runs that have no value of this metric (left out of n)")
+    note: str | None = Field(None, description='what the figures cannot say: "one run: no interval", or that '
+                                               'runs without a spread make a zero-width interval')
+
+
+class PaperVerdict(BaseModel):
+    """Our 95% interval against the paper's number (n >= 2)."""
+    reported: float
+    inside_ci95: bool = Field(description="the paper's number lies inside our 95% confidence interval")
+    difference: float = Field(description="our mean - the paper's number")
+    difference_ci95: tuple[float, float] = Field(description="95% interval of that difference (the paper's "
+                                                             "number taken as exact)")
+    test: str = Field(description="the test behind p_value")
+    p_value: float | None = Field(description="null when our runs do not vary")
+    sentence: str = Field(description='"consistent with the paper: ...", or where the paper lies outside')
+
+
+class Difference(BaseModel):
+    estimate: float = Field(description="mean of a - mean of b")
+    ci95: tuple[float, float] | None = Field(description="its 95% interval (Welch-Satterthwaite degrees of "
+                                                         "freedom); null when neither group varies")
+
+
+class WelchTest(BaseModel):
+    test: str
+    statistic: float
+    df: float
+    p_value: float
+
+
+class RankTest(BaseModel):
+    test: str
+    statistic: float = Field(description="U of group a")
+    p_value: float
+    smallest_possible_p: float | None = Field(description="the exact test's smallest p at these sizes")
+    note: str
+
+
+class TwoGroupComparison(BaseModel):
+    a: SeedStats
+    b: SeedStats
+    difference: Difference
+    welch: WelchTest | None = Field(description="null when neither group varies")
+    rank_test: RankTest
+    alpha: float
+    verdict: str = Field(description="a plain sentence that claims no more than the tests found")
+
+
+class SeedsNeeded(BaseModel):
+    per_group: int | None = Field(description="seeds a group (or a table cell); null beyond 100,000")
+    sigma: float
+    delta: float
+    alpha: float
+    power: float
+    achieved_power: float | None = Field(description="the power at per_group seeds")
+    test: str
+    sentence: str
 
 
 class NotCounted(BaseModel):
@@ -208,6 +266,12 @@ class NotCounted(BaseModel):
     seed: int
     reason: Literal["not finished", "duplicate seed"]
     detail: str = Field(description='e.g. "cancelled at epoch 7 of 300", "seed 0 is counted once, from run #14"')
+
+
+class MetricStats(BaseModel):
+    last: SeedStats | None = Field(description="at each run's last epoch (the papers' protocol)")
+    best: SeedStats | None = Field(description="at each run's best (lowest) epoch, chosen on that very metric: "
+                                               "optimistic; null for metrics without a best (lr, throughput)")
 
 
 class SeedGroup(BaseModel):
@@ -222,6 +286,9 @@ class SeedGroup(BaseModel):
     last_test_error: SeedStats | None = Field(description="the last epoch's test error (%), as the papers report")
     best_test_error: SeedStats | None = Field(description="each run's lowest test error (%): an epoch chosen "
                                                           "on the test set, optimistic")
+    metrics: dict[str, MetricStats] | None = Field(None, description="in a comparison: every recorded metric's "
+                                                   "statistics over the counted runs, by name (test_error, "
+                                                   "train_loss, ...)")
 
 
 class Comparison(BaseModel):

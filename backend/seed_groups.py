@@ -8,30 +8,33 @@ finish counts (a re-run with the same seed replaces the earlier result rather th
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Iterable
 
-from scipy import stats
-
 from .models import Run
-from .schemas import NotCounted, SeedGroup, SeedStats
+from .schemas import MetricStats, NotCounted, SeedGroup, SeedStats
+from .stats import summarize
 
-__all__ = ["seed_groups", "seed_stats", "group_summary"]
+__all__ = ["seed_groups", "seed_stats", "counted_runs", "metric_stats", "group_summary", "LOWER_IS_BETTER"]
+
+# Metrics whose best epoch is their lowest; the others (learning rate, throughput) have no best epoch.
+LOWER_IS_BETTER = ("test_error", "train_error", "test_loss", "train_loss", "val_error", "val_loss")
 
 
 def seed_stats(values: Iterable[float | None]) -> SeedStats | None:
-    """n, mean, sample std, range and a 95% confidence interval of the mean (Student's t, n >= 2)."""
-    xs = [v for v in values if v is not None]
-    if not xs:
-        return None
-    mean = statistics.fmean(xs)
-    std = statistics.stdev(xs) if len(xs) > 1 else None
-    ci = None
-    if std is not None:
-        half = float(stats.t.ppf(0.975, len(xs) - 1)) * std / math.sqrt(len(xs))
-        ci = (mean - half, mean + half)
-    return SeedStats(n=len(xs), mean=mean, std=std, min=min(xs), max=max(xs), ci95=ci)
+    """n, mean, sample std, standard error, range and a 95% confidence interval of the mean (backend/stats.py)."""
+    return summarize(values)
+
+
+def metric_stats(counted: list[Run], columns: dict[int, dict[str, list]]) -> dict[str, MetricStats]:
+    """Every recorded metric's statistics over the counted runs: at the last epoch, and at each run's best."""
+    names = {name for run in counted for name, values in columns.get(run.id, {}).items()
+             if name not in ("epoch", "seconds", "wall_seconds") and any(v is not None for v in values or [])}
+    out = {}
+    for name in sorted(names):
+        per_run = [[v for v in (columns.get(run.id, {}).get(name) or []) if v is not None] for run in counted]
+        best = seed_stats(min(v) if v else None for v in per_run) if name in LOWER_IS_BETTER else None
+        out[name] = MetricStats(last=seed_stats(v[-1] if v else None for v in per_run), best=best)
+    return out
 
 
 def _unfinished(run: Run) -> str:
@@ -58,15 +61,25 @@ def group_summary(runs: int, counted: int, unfinished: int, duplicates: int) -> 
     return f"{runs} run{'s' if runs != 1 else ''}, {counted} counted: {', '.join(reasons)}"
 
 
-def seed_groups(runs: list[Run]) -> list[SeedGroup]:
-    """The runs' seed groups, in the order of each spec key's first run; members in the order given."""
+def seed_groups(runs: list[Run], columns: dict[int, dict[str, list]] | None = None) -> list[SeedGroup]:
+    """The runs' seed groups, in the order of each spec key's first run; members in the order given.
+    With `columns` (each run's per-epoch metrics, unthinned), every metric's statistics too."""
     by_key: dict[str, list[Run]] = {}
     for run in runs:
         by_key.setdefault(run.spec_key, []).append(run)
-    return [_group(key, members) for key, members in by_key.items()]
+    return [_group(key, members, columns) for key, members in by_key.items()]
 
 
-def _group(key: str, members: list[Run]) -> SeedGroup:
+def counted_runs(members: list[Run]) -> list[Run]:
+    """The runs that count: each seed once, from the latest succeeded run of it."""
+    chosen: dict[tuple[str, int], Run] = {}
+    for run in sorted((r for r in members if r.status == "succeeded"), key=_finish_order):
+        chosen[(run.spec_key, run.seed)] = run
+    ids = {r.id for r in chosen.values()}
+    return [r for r in members if r.id in ids]
+
+
+def _group(key: str, members: list[Run], columns: dict[int, dict[str, list]] | None = None) -> SeedGroup:
     chosen: dict[int, Run] = {}  # seed -> the run that counts for it
     for run in sorted((r for r in members if r.status == "succeeded"), key=_finish_order):
         chosen[run.seed] = run  # the latest to finish wins
@@ -89,4 +102,5 @@ def _group(key: str, members: list[Run]) -> SeedGroup:
         seeds=sorted(r.seed for r in counted), not_counted=not_counted,
         summary=group_summary(len(members), len(counted), unfinished, len(not_counted) - unfinished),
         last_test_error=seed_stats(r.last_test_error for r in counted),
-        best_test_error=seed_stats(r.best_test_error for r in counted))
+        best_test_error=seed_stats(r.best_test_error for r in counted),
+        metrics=None if columns is None else metric_stats(counted, columns))

@@ -115,9 +115,9 @@ def compare(db: Db, ids: Annotated[list[QueryId], Query(min_length=1, max_length
     if missing := [i for i in ids if i not in runs]:
         raise store.NotFound(f"run {missing[0]} not found")
     columns = store.metrics_of(db, ids)
+    groups = seed_groups([runs[i] for i in ids], columns)  # before thinning: statistics from every epoch
     return Comparison(runs=[RunOut.of(runs[i]) for i in ids],
-                      metrics=[_metrics(runs[i], columns[i], 0, max_points) for i in ids],
-                      groups=seed_groups([runs[i] for i in ids]))
+                      metrics=[_metrics(runs[i], columns[i], 0, max_points) for i in ids], groups=groups)
 
 
 @router.get("/runs/{run_id}/seeds", response_model=SeedGroup, responses={404: {"description": "no such run"}},
@@ -125,7 +125,7 @@ def compare(db: Db, ids: Annotated[list[QueryId], Query(min_length=1, max_length
 def get_seed_group(run_id: PathId, db: Db) -> SeedGroup:
     run = store.get_run(db, run_id)
     members, _ = store.find_runs(db, spec_key_=run.spec_key, order="-created", limit=1000)
-    [group] = seed_groups(members)
+    [group] = seed_groups(members, store.metrics_of(db, [r.id for r in members]))
     return group
 
 
