@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from worker.engine.spec import SpecError, parse_spec
@@ -48,6 +48,10 @@ def advance_searches(engine: Engine) -> dict[str, list]:
             # Another dispatcher changed this search first (SQLite says "locked", PostgreSQL a duplicate
             # proposal number): what it did stands; this pass looks again next time.
             log.info("search %s: left to another dispatcher this pass (%s)", search_id, exc.__class__.__name__)
+        except SQLAlchemyError:
+            raise  # the database is away: the dispatcher says so and retries
+        except Exception:  # one broken search must not hold up the others, nor the publishing of runs
+            log.exception("search %s: this step failed; retrying at the next pass", search_id)
     return outcome
 
 

@@ -119,6 +119,9 @@ def _field_of(spec: RunSpec, path: str):
         if not isinstance(node, BaseModel):
             return None, f"the run spec has no section {section!r}"
     fields = type(node).model_fields
+    if name in fields and isinstance(section := getattr(node, name), BaseModel):
+        example = next(iter(type(section).model_fields))
+        return None, f"{path} is a section: search one of its fields, e.g. {path}.{example}"
     if name not in fields:
         where = ".".join(sections) or "the run spec"
         which = {"model": f" (arch {spec.model.arch})", "regularization": f" (method {spec.regularization.method})"}
@@ -196,29 +199,37 @@ def distributions(space: dict[str, SpaceEntry]) -> dict[str, Any]:
     return out
 
 
-def _grid_values(entry: SpaceEntry) -> list[Any] | None:
+def _grid_count(entry: SpaceEntry) -> int | None:
+    """How many grid points a dimension has; None for a float range without a step (no grid)."""
+    if entry.kind == "choice":
+        return len(entry.choice)
+    low, high = entry.bounds
+    if entry.kind == "float" and entry.step is None:
+        return None
+    return math.floor((high - low) / (entry.step or 1) + 1e-9) + 1
+
+
+def _grid_values(entry: SpaceEntry) -> list[Any]:
     if entry.kind == "choice":
         return [to_optuna(entry, c) for c in entry.choice]
-    low, high = entry.bounds
+    low, step = entry.bounds[0], entry.step or 1
     if entry.kind == "int":
-        return list(range(int(low), int(high) + 1, int(entry.step or 1)))
-    if entry.step is None:
-        return None
-    count = math.floor((high - low) / entry.step + 1e-9) + 1
-    return [float(f"{low + i * entry.step:.12g}") for i in range(count)]
+        return [int(low) + i * int(step) for i in range(_grid_count(entry))]
+    return [float(f"{low + i * step:.12g}") for i in range(_grid_count(entry))]
 
 
 def grid_space(space: dict[str, SpaceEntry]) -> dict[str, list[Any]]:
+    """Every dimension's points; only for a space that check_grid accepts."""
     return {path: _grid_values(entry) for path, entry in space.items()}
 
 
 def grid_size(space: dict[str, SpaceEntry]) -> int:
-    return math.prod(len(v) for v in grid_space(space).values())
+    return math.prod(_grid_count(entry) or 0 for entry in space.values())
 
 
 def check_grid(space: dict[str, SpaceEntry]) -> list[dict[str, str]]:
     errors = [{"field": f"space.{path}", "message": "the grid sampler needs a \"step\" on a float range (or give "
-               "a \"choice\" list)"} for path, values in grid_space(space).items() if values is None]
+               "a \"choice\" list)"} for path, entry in space.items() if _grid_count(entry) is None]
     if not errors and grid_size(space) > MAX_GRID:
         errors.append({"field": "sampler", "message": f"the grid has {grid_size(space):,} points; at most "
                        f"{MAX_GRID:,} (use tpe or random for larger spaces)"})

@@ -74,7 +74,9 @@ export function mount(root, ctx) {
 
   function chartCard(id, title) {
     view[`chart-${id}`] = h("div", { class: "chart", id: `search-chart-${id}`, attrs: { role: "img", "aria-label": title } });
-    return h("section", { class: "chart-card", attrs: { "aria-label": title } }, h("h2", { text: title }), view[`chart-${id}`]);
+    view[`note-${id}`] = h("p", { class: "hint" });
+    return h("section", { class: "chart-card", attrs: { "aria-label": title } }, h("h2", { text: title }), view[`chart-${id}`],
+      view[`note-${id}`]);
   }
 
   async function draw() {
@@ -178,14 +180,22 @@ export function mount(root, ctx) {
     await drawScatters(Plotly, done, paths);
   }
 
-  function empty(box, text) {
+  /** A chart box shows either a plot (kept by Plotly between updates) or a line saying why it is empty. */
+  function empty(Plotly, box, text) {
+    if (box.dataset.plotted) Plotly.purge(box);
+    delete box.dataset.plotted;
     clear(box, h("p", { class: "state", text }));
+  }
+
+  async function plot(Plotly, box, traces, layout) {
+    if (!box.dataset.plotted) clear(box);
+    box.dataset.plotted = "yes";
+    await Plotly.react(box, traces, layout, PLOT_CONFIG);
   }
 
   async function drawObjective(Plotly, done) {
     const box = view["chart-objective"];
-    if (!done.length) return empty(box, "Each proposal's objective appears here when it ends.");
-    clear(box);
+    if (!done.length) return empty(Plotly, box, "Each proposal's objective appears here when it ends.");
     const complete = done.filter((p) => p.state === "complete").sort((a, b) => a.number - b.number);
     let best = Infinity;
     const bestLine = complete.map((p) => { best = Math.min(best, p.value); return best; });
@@ -198,7 +208,7 @@ export function mount(root, ctx) {
     traces.push({ type: "scatter", mode: "lines", name: "best so far", x: complete.map((p) => p.number), y: bestLine, line: { color: PALETTE[1], shape: "hv" } });
     const layout = baseLayout({ xTitle: "proposal (in the order proposed)", yTitle: search.objective });
     layout.hovermode = "closest";
-    await Plotly.react(box, traces, layout, PLOT_CONFIG);
+    await plot(Plotly, box, traces, layout);
     return undefined;
   }
 
@@ -206,8 +216,7 @@ export function mount(root, ctx) {
     const box = view["chart-curves"];
     const curves = await api.searchCurves(search.id, { signal: ctx.signal });
     const withEpochs = curves.runs.filter((r) => r.epoch.length);
-    if (!withEpochs.length) return empty(box, "Curves start when the first epoch ends.");
-    clear(box);
+    if (!withEpochs.length) return empty(Plotly, box, "Curves start when the first epoch ends.");
     const traces = withEpochs.map((run) => {
       const faded = run.status === "pruned" || run.status === "cancelled";
       const color = PALETTE[run.proposal % PALETTE.length];
@@ -217,20 +226,19 @@ export function mount(root, ctx) {
     });
     const layout = baseLayout({ xTitle: "epoch", yTitle: curves.objective, legend: false });
     layout.hovermode = "closest";
-    await Plotly.react(box, traces, layout, PLOT_CONFIG);
+    await plot(Plotly, box, traces, layout);
     return undefined;
   }
 
   /** Plotly's parallel coordinates: an axis per parameter (log ranges on a log10 axis), then the objective. */
   async function drawParallel(Plotly, complete, paths) {
     const box = view["chart-parallel"];
-    if (complete.length < 2) return empty(box, "The parallel coordinates appear once two proposals are complete.");
-    clear(box);
+    if (complete.length < 2) return empty(Plotly, box, "The parallel coordinates appear once two proposals are complete.");
     const dimensions = paths.map((path) => axis(path, complete.map((p) => p.params[path])));
     dimensions.push({ label: search.objective, values: complete.map((p) => p.value) });
-    await Plotly.react(box, [{ type: "parcoords", dimensions,
+    await plot(Plotly, box, [{ type: "parcoords", dimensions,
       line: { color: complete.map((p) => p.value), colorscale: "Viridis", reversescale: true, showscale: true } }],
-    { ...baseLayout({ legend: false }), margin: { l: 60, r: 60, t: 40, b: 24 } }, PLOT_CONFIG);
+    { ...baseLayout({ legend: false }), margin: { l: 60, r: 60, t: 40, b: 24 } });
     return undefined;
   }
 
@@ -246,14 +254,13 @@ export function mount(root, ctx) {
 
   async function drawImportance(Plotly) {
     const box = view["chart-importance"];
-    if (!search.importances) return empty(box, search.importances_note || "Importances appear once enough proposals are complete.");
-    clear(box);
+    if (!search.importances) return empty(Plotly, box, search.importances_note || "Importances appear once enough proposals are complete.");
     const entries = Object.entries(search.importances).sort((a, b) => a[1] - b[1]);
     const layout = baseLayout({ xTitle: "importance (Optuna)", legend: false });
     layout.yaxis.automargin = true;
-    await Plotly.react(box, [{ type: "bar", orientation: "h", x: entries.map((e) => e[1]), y: entries.map((e) => fieldLabel(e[0])),
-      marker: { color: PALETTE[0] }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }], layout, PLOT_CONFIG);
-    if (search.importances_note) box.append(h("p", { class: "hint", text: search.importances_note }));
+    await plot(Plotly, box, [{ type: "bar", orientation: "h", x: entries.map((e) => e[1]), y: entries.map((e) => fieldLabel(e[0])),
+      marker: { color: PALETTE[0] }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }], layout);
+    view["note-importance"].textContent = search.importances_note || "";
     return undefined;
   }
 
@@ -261,7 +268,7 @@ export function mount(root, ctx) {
     clear(view.scatters, paths.map((path) => chartCard(`scatter-${path}`, `${fieldLabel(path)} against the objective`)));
     for (const path of paths) {
       const box = view[`chart-scatter-${path}`];
-      if (!done.length) { empty(box, "Points appear as proposals end."); continue; }
+      if (!done.length) { empty(Plotly, box, "Points appear as proposals end."); continue; }
       const entry = search.space[path];
       const traces = ["complete", "pruned"].map((state) => {
         const these = done.filter((p) => p.state === state);
@@ -273,7 +280,7 @@ export function mount(root, ctx) {
       layout.hovermode = "closest";
       if (entry.log) layout.xaxis.type = "log";
       if (entry.choice) layout.xaxis.type = "category";
-      await Plotly.react(box, traces, layout, PLOT_CONFIG);
+      await plot(Plotly, box, traces, layout);
     }
   }
 }
