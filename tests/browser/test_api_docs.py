@@ -15,6 +15,8 @@ from .chromium import DESKTOP, ConsoleWatch
 
 # Enforced beside whatever policy the server sends, so the pages are held to "no inline script" either way.
 SCRIPT_FILES_ONLY = "script-src 'self'; worker-src 'self' blob:"
+# Both UIs parse the whole OpenAPI document in the page: seconds on a busy 2-core machine.
+RENDERED_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_swagger_ui_lists_the_operations_offline(offline_page):
     page = offline_page
     page.goto("/docs")
     create_run = page.locator('.opblock-post .opblock-summary-path[data-path="/api/runs"]')
-    expect(create_run).to_be_visible()
+    expect(create_run).to_be_visible(timeout=RENDERED_MS)
     expect(page.locator(".opblock-get .opblock-summary-path[data-path='/api/runs/{run_id}']")).to_be_visible()
     page.snap("api-docs-swagger")
 
@@ -66,6 +68,6 @@ def test_swagger_ui_lists_the_operations_offline(offline_page):
 def test_redoc_renders_the_operations_offline(offline_page):
     page = offline_page
     page.goto("/redoc")
-    expect(page.get_by_role("heading", name="Queue one run of a spec")).to_be_visible()
+    expect(page.get_by_role("heading", name="Queue one run of a spec")).to_be_visible(timeout=RENDERED_MS)
     expect(page.get_by_role("heading", name="ShakeLab", exact=False).first).to_be_visible()
     page.snap("api-docs-redoc")
