@@ -4,7 +4,7 @@
 import { api, isAbort } from "./api.js";
 import { datasetNote } from "./datasets.js";
 import { clear, errorBox, h, loading, toast } from "./dom.js";
-import { specValue } from "./format.js";
+import { fixed, specValue } from "./format.js";
 import { fieldControl, inputId } from "./launch-fields.js";
 import { archLabel, datasetLabel, fieldLabel, methodLabel, modelName } from "./labels.js";
 import { parseIds } from "./series.js";
@@ -293,6 +293,8 @@ class LaunchForm {
 
   drawSummary(spec, defaults) {
     const seeds = this.seedList();
+    // A paper preset is a cell of the papers' tables: say which, so its settings read as the cell's.
+    const cell = this.catalog.presets.find((p) => p.id === this.presetSelect?.value)?.table;
     const changed = ["augment", "optim", "schedule"].flatMap((section) => Object.entries(flattenSpec(spec[section], section))
       .filter(([p, v]) => JSON.stringify(v) !== JSON.stringify(getPath(defaults, p)))
       .map(([p, v]) => `${fieldLabel(p)} ${specValue(getPath(defaults, p))} → ${specValue(v)}`));
@@ -303,6 +305,9 @@ class LaunchForm {
       h("p", { style: "margin-bottom: 8px" }, seeds
         ? (seeds.length === 1 ? `1 run, seed ${seeds[0]}` : `${seeds.length} runs, seeds ${seeds[0]}–${seeds.at(-1)}`)
         : "Seeds: enter a count from 1 to 100."),
+      cell ? h("p", { class: "table-cell-note", style: "margin-bottom: 8px" },
+        `The settings of a table cell: ${cell.title}, paper ${fixed(cell.reported)}%. A finished run fills that cell on `,
+        h("a", { href: `#/tables/${encodeURIComponent(cell.id)}`, text: "its table" }), ".") : null,
       changed.length
         ? h("details", {}, h("summary", { text: `${changed.length} setting${changed.length > 1 ? "s differ" : " differs"} from the paper's` }),
           h("ul", { class: "muted", style: "margin: 0 0 8px; padding-left: 18px; font-size: 0.8125rem" }, changed.map((c) => h("li", { text: c }))))
