@@ -261,6 +261,77 @@ class SeedsNeeded(BaseModel):
     sentence: str
 
 
+StatsMetric = Literal["test_error", "train_error", "test_loss", "train_loss", "val_error", "val_loss", "lr",
+                      "images_per_second"]
+RunIds = Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(min_length=1, max_length=1000)]
+
+
+class GroupRef(_Body):
+    """A group of runs: listed by id, or every run of one spec key. Its statistics count the finished runs,
+    each seed once (as seed groups do)."""
+    run_ids: RunIds | None = None
+    spec_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    label: Annotated[str, StringConstraints(max_length=80)] | None = Field(None, description="its name in the "
+                                                                                          "verdict; default A, B")
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.run_ids is None) == (self.spec_key is None):
+            raise ValueError("give run_ids or spec_key, one of them")
+        return self
+
+
+class StatsCompareRequest(_Body):
+    a: GroupRef
+    b: GroupRef
+    metric: StatsMetric = "test_error"
+    epoch: Literal["last", "best"] = Field("last", description="last: the papers' protocol; best: each run's "
+                                                               "lowest epoch, optimistic")
+    alpha: float = Field(0.05, gt=0, lt=1, description="the significance level of the verdict")
+
+
+class StatsCompareOut(TwoGroupComparison):
+    metric: StatsMetric
+    epoch: Literal["last", "best"]
+    a_run_ids: list[int] = Field(description="the runs counted for a (finished, each seed once, with the metric)")
+    b_run_ids: list[int]
+
+
+class SeedsNeededRequest(_Body):
+    delta: float = Field(gt=0, description="the difference to tell apart, in the metric's unit (percent points "
+                                           "of error)")
+    sigma: float | None = Field(None, gt=0, description="the seed-to-seed standard deviation; null: pooled over "
+                                                        "run_ids' seed groups, or over the table's cells")
+    run_ids: RunIds | None = Field(None, description="runs whose seed groups give sigma and, without a table, "
+                                                     "the groups whose cost is counted")
+    metric: StatsMetric = "test_error"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
+    table_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description="cost the runs this table's cells lack for that many seeds (a dry run of reproduce)")
+    cells: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(None, min_length=1,
+                                                                                   max_length=200)
+    profile: Literal["full", "budget", "smoke"] = "full"
+
+
+class SeedsCost(BaseModel):
+    runs: int = Field(description="runs still to train: seeds a group or cell lacks (queued, running or finished "
+                                  "ones already count in a table; finished ones in groups of runs)")
+    gpu_hours_h100_estimate: float | None = Field(description="on one H100, from FLOPs at an assumed share of its "
+                                                              "peak: an estimate, not a measurement; null when no "
+                                                              "run's model has a FLOPs figure")
+    local_hours: float | None = Field(description="on this installation at the speed its finished runs measured, "
+                                                  "one after another; null without a measurement")
+    local_basis: str
+
+
+class SeedsPlanOut(BaseModel):
+    needed: SeedsNeeded
+    sigma_source: str = Field(description='"entered", or what it was pooled over')
+    cost: SeedsCost | None = Field(description="null unless run_ids or a table say which runs to count")
+    sentence: str = Field(description='"to tell 0.1 apart at σ 0.09 you need 14 seeds a cell: ..."')
+
+
 class NotCounted(BaseModel):
     run_id: int
     seed: int

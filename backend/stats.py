@@ -179,11 +179,11 @@ def seeds_needed(*, sigma: float, delta: float, alpha: float = 0.05, power: floa
                                 f"({alpha:g} significance, {power:.0%} power)")
 
 
-def pooled_sigma(groups: Iterable[SeedStats | None]) -> tuple[float, int, int] | None:
-    """The pooled standard deviation over groups with at least two runs: (sigma, degrees of freedom, groups
-    used); None when no group has two runs."""
-    usable = [g for g in groups if g is not None and g.std is not None]
-    df = sum(g.n - 1 for g in usable)
+def pooled_sigma(spreads: Iterable[tuple[int, float | None]]) -> tuple[float, int, int] | None:
+    """The pooled standard deviation over groups, each given as (n, sample std), of those with at least two
+    runs: (sigma, degrees of freedom, groups used); None when no group has two runs."""
+    usable = [(n, std) for n, std in spreads if n >= 2 and std is not None]
+    df = sum(n - 1 for n, _ in usable)
     if not df:
         return None
-    return math.sqrt(sum((g.n - 1) * g.std**2 for g in usable) / df), df, len(usable)
+    return math.sqrt(sum((n - 1) * std**2 for n, std in usable) / df), df, len(usable)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from worker.engine.spec import parse_spec
 
 from ..models import Search, SearchProposal
+from ..stats import summarize
 from .cost import SearchCosts, largest_cost
 from .schemas import (
     ProposalOut,
@@ -35,7 +36,7 @@ def _proposal(state: SearchState, proposal: SearchProposal) -> ProposalOut:
                         value=state.last_value(r), error=r.error) for r in state.runs_of.get(proposal.id, [])]
     return ProposalOut(number=proposal.number, params=proposal.params, state=proposal.state, value=proposal.value,
                        error=proposal.error, created_at=proposal.created_at, finished_at=proposal.finished_at,
-                       runs=runs)
+                       runs=runs, stats=summarize(r.value for r in runs if r.status == "succeeded"))
 
 
 def _best(state: SearchState) -> SearchProposal | None:

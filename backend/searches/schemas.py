@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from worker.engine.spec import RunSpec, SpecError, parse_spec
 
+from ..schemas import SeedStats
 from .space import SpaceEntry, SpacePath, check_grid, check_space, grid_size
 
 __all__ = ["PrunerSpec", "SearchCreate", "ValidSearch", "validate_search", "SearchStop", "ProposalOut",
@@ -122,6 +123,8 @@ class ProposalOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     runs: list[ProposalRun]
+    stats: SeedStats | None = Field(None, description="the objective at the last epoch over the proposal's "
+                                    "succeeded runs (one per seed): n, mean, std, standard error, 95% interval")
 
 
 class SearchCost(BaseModel):

@@ -4,14 +4,15 @@ under the profile, whatever its seed."""
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Run
+from ..stats import paper_verdict, summarize
 from .data import PAPER_TABLES, PaperTable
 from .notes import table_settings
 from .profiles import PROFILES, Profile, table_specs
@@ -38,6 +39,7 @@ class MatchedRun:
     seed: int
     status: str
     last_test_error: float | None
+    finished_at: datetime | None = None
 
 
 def matching_runs(session: Session, keys: set[str]) -> dict[str, list[MatchedRun]]:
@@ -45,7 +47,7 @@ def matching_runs(session: Session, keys: set[str]) -> dict[str, list[MatchedRun
     out: dict[str, list[MatchedRun]] = defaultdict(list)
     if not keys:
         return out
-    query = (select(Run.id, Run.spec_key, Run.seed, Run.status, Run.last_test_error)
+    query = (select(Run.id, Run.spec_key, Run.seed, Run.status, Run.last_test_error, Run.finished_at)
              .where(Run.spec_key.in_(sorted(keys))).order_by(Run.id))
     for row in session.execute(query):
         out[row.spec_key].append(MatchedRun(*row))
@@ -53,25 +55,34 @@ def matching_runs(session: Session, keys: set[str]) -> dict[str, list[MatchedRun
 
 
 def reproduced(runs: list[MatchedRun], reported: float | None, profile: Profile) -> Reproduced | None:
-    """Mean, spread and count of the succeeded runs' last test error; null when none has succeeded.
+    """n, mean, spread and 95% interval of the succeeded runs' last test error (each seed once), with the
+    paper verdict where n >= 2; null when none has succeeded.
 
     within_spread: the paper's number lies within the seeds' spread of the mean, i.e.
     |mean - reported| <= max(sample std, half the range), which needs at least two runs.
     """
-    done = [r for r in runs if r.status == "succeeded" and r.last_test_error is not None]
+    latest: dict[int, MatchedRun] = {}  # each seed once: a re-run of a seed replaces it (as seed groups count)
+    for run in sorted((r for r in runs if r.status == "succeeded" and r.last_test_error is not None),
+                      key=lambda r: (r.finished_at is not None, r.finished_at or datetime.min, r.id)):
+        latest[run.seed] = run
+    done = [r for r in runs if latest.get(r.seed) is r]
     if not done:
         return None
-    errors = [r.last_test_error for r in done]
-    mean = statistics.fmean(errors)
-    std = statistics.stdev(errors) if len(errors) > 1 else None
-    low, high = min(errors), max(errors)
-    diff = within = None
+    summary = summarize(r.last_test_error for r in done)
+    diff = within = verdict = None
+    note = summary.note or ""
     if reported is not None and profile.comparable:
-        diff = mean - reported
-        if std is not None:
-            within = abs(diff) <= max(std, (high - low) / 2)
-    return Reproduced(mean=mean, std=std, min=low, max=high, count=len(errors), run_ids=[r.id for r in done],
-                      diff=diff, within_spread=within, profile=profile.name, label=profile.label)
+        diff = summary.mean - reported
+        if summary.std is not None:
+            within = abs(diff) <= max(summary.std, (summary.max - summary.min) / 2)
+            verdict = paper_verdict(summary, reported)
+            note = verdict.sentence
+    elif not profile.comparable:
+        note = f"{note}; " if note else ""
+        note += f"profile {profile.name}: not compared with the paper"
+    return Reproduced(mean=summary.mean, std=summary.std, sem=summary.sem, ci95=summary.ci95, min=summary.min,
+                      max=summary.max, count=summary.n, run_ids=[r.id for r in done], diff=diff,
+                      within_spread=within, verdict=verdict, note=note, profile=profile.name, label=profile.label)
 
 
 def cell_status(counts: Counts) -> str:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..schemas import PaperVerdict
 from .profiles import DEFAULT_PROFILE, ProfileName
 
 CellStatus = Literal["done", "running", "queued", "missing"]
@@ -53,18 +54,26 @@ class Counts(BaseModel):
 
 
 class Reproduced(BaseModel):
-    """Statistics of the succeeded runs whose spec matches the cell's (any seed): their last epoch's test error."""
+    """Statistics of the succeeded runs whose spec matches the cell's (any seed, each seed once: the latest to
+    finish): their last epoch's test error."""
     mean: float
     std: float | None = Field(description="sample standard deviation; null with one run")
+    sem: float | None = Field(None, description="standard error of the mean; null with one run")
+    ci95: tuple[float, float] | None = Field(None, description="95% confidence interval of the mean (Student's "
+                                                               "t); null with one run")
     min: float
     max: float
-    count: int
+    count: int = Field(description="n: the seeds counted")
     run_ids: list[int]
     diff: float | None = Field(description="mean - reported; null when the paper's number is unknown or the "
                                            "profile is not comparable")
     within_spread: bool | None = Field(
         description="|mean - reported| <= max(std, (max - min) / 2), with at least 2 runs; null when that cannot "
                     "be said (one run, no reported number, or a profile that is not comparable)")
+    verdict: PaperVerdict | None = Field(None, description="the paper's number against our 95% interval, with "
+                                                           "n >= 2, a reported number and a comparable profile")
+    note: str = Field("", description='what can be said plainly: the verdict\'s sentence, "one run: no '
+                                      'interval", or why there is no comparison')
     profile: ProfileName
     label: str = Field(description="the profile's label: never mistake a budget or smoke number for the paper's")
 

@@ -575,12 +575,13 @@ def test_markdown_and_latex_exports_put_reproduced_beside_reported(lab):
     lines = markdown.text.splitlines()
     header = next(line for line in lines if line.startswith("|  |"))
     assert "26 2x32d reported | 26 2x32d reproduced [full]" in header
-    assert "| Shake-Shake-Image | 3.55 | 3.60 ± 0.14 (n=2) | 2.98 |  | 2.86 |  | 2.82 |  |" in lines
+    # mean ± the 95% interval's half-width: t(0.975, 1 df) 12.706 x std 0.1414 / sqrt(2) = 1.27
+    assert "| Shake-Shake-Image | 3.55 | 3.60 ± 1.27 (n=2) | 2.98 |  | 2.86 |  | 2.82 |  |" in lines
     assert "| Even-Shake-Batch | 4.44 |  | – | – | – | – | – | – |" in lines
 
     latex = lab.client.get(f"/api/tables/{T1}/export", params={"format": "latex"}).text
     assert r"\begin{tabular}{l cc cc cc cc}" in latex and r"\multicolumn{2}{c}{26 2x32d}" in latex
-    assert r"Shake-Shake-Image & 3.55 & 3.60 $\pm$ 0.14 (n=2) & 2.98 &  & 2.86 &  & 2.82 &  \\" in latex
+    assert r"Shake-Shake-Image & 3.55 & 3.60 $\pm$ 1.27 (n=2) & 2.98 &  & 2.86 &  & 2.82 &  \\" in latex
 
     alpha_beta = lab.client.get(f"/api/tables/{ALPHA_BETA}/export", params={"format": "markdown"}).text
     assert "18.01 (UNVERIFIED)" in alpha_beta
@@ -595,9 +596,9 @@ def test_exports_round_a_tie_as_the_page_does(lab):
         lab.add_run({**spec, "seed": seed}, errors=(error,))
     assert lab.cell(T1, "s-s-i:2x32d")["reproduced"]["mean"] == 78.125 and f"{78.125:.2f}" == "78.12"
     markdown = lab.client.get(f"/api/tables/{T1}/export", params={"format": "markdown"}).text
-    assert "| 3.55 | 78.13 ± 0.18 (n=2) |" in markdown
+    assert "| 3.55 | 78.13 ± 1.59 (n=2) |" in markdown  # 12.706 x 0.125
     latex = lab.client.get(f"/api/tables/{T1}/export", params={"format": "latex"}).text
-    assert r"& 3.55 & 78.13 $\pm$ 0.18 (n=2) &" in latex
+    assert r"& 3.55 & 78.13 $\pm$ 1.59 (n=2) &" in latex
     rows = csv.DictReader(io.StringIO(lab.client.get(f"/api/tables/{T1}/export", params={"format": "csv"}).text))
     ssi = next(row for row in rows if row["cell"] == "s-s-i:2x32d")
     assert (ssi["mean"], ssi["min"], ssi["max"], ssi["diff"]) == ("78.1250", "78.0000", "78.2500", "74.5750")
