@@ -166,7 +166,7 @@ export function mount(root, ctx) {
   function drawStats() {
     const best = bestEpoch();
     const ended = run.finished_at && run.started_at ? (new Date(run.finished_at) - new Date(run.started_at)) / 1000 : null;
-    const barClass = { succeeded: "done", failed: "failed", cancelled: "cancelled" }[run.status] || "";
+    const barClass = { succeeded: "done", failed: "failed", cancelled: "cancelled", pruned: "pruned" }[run.status] || "";
     clear(view.stats,
       stat("Progress", `${number(run.epochs_done)} / ${number(run.epochs)}`,
         h("div", { class: `progress-bar ${barClass}`, attrs: { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(run.epochs), "aria-valuenow": String(run.epochs_done), "aria-label": "Epochs done" } },

@@ -281,7 +281,7 @@ export function mount(root, ctx) {
 
 function progressCell(run) {
   const width = `${Math.round(run.progress * 100)}%`;
-  const barClass = { succeeded: "done", failed: "failed", cancelled: "cancelled" }[run.status] || "";
+  const barClass = { succeeded: "done", failed: "failed", cancelled: "cancelled", pruned: "pruned" }[run.status] || "";
   let sub;
   if (run.status === "running") sub = run.eta_seconds != null ? `ETA ${duration(run.eta_seconds)}` : "first epoch running…";
   else if (run.status === "queued") sub = run.epochs_done ? "queued to resume" : "waiting for a worker";

@@ -61,8 +61,8 @@ export class SearchExtension {
     if (section === "model") fields = catalog.archs.find((a) => a.arch === spec.model.arch)?.fields;
     if (section === "regularization") fields = catalog.methods.find((m) => m.method === spec.regularization.method)?.fields;
     const field = fields?.find((f) => f.name === name);
-    if (!field || !(field.enum || field.type === "number" || field.type === "integer")) return null;
-    return field;
+    if (!field || !(field.enum || ["number", "integer", "boolean"].includes(field.type))) return null;
+    return field.type === "boolean" ? { ...field, enum: [true, false] } : field;
   }
 
   rangeEditor(path, field) {
