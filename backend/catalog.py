@@ -33,7 +33,7 @@ PAPER_PRESETS: tuple[tuple[str, str, str, str], ...] = (
 
 # Runs that name no paper result.
 OTHER_PRESETS: list[dict[str, Any]] = [
-    {"id": "demo_digits", "label": "Demo: ShakeDrop PyramidNet-20 on digits (a minute on a CPU)",
+    {"id": "demo_digits", "label": "Demo: ShakeDrop PyramidNet-20 on digits (15 epochs, a few minutes on a CPU)",
      "spec": {"dataset": {"name": "digits"},
               "model": {"arch": "pyramidnet", "depth": 20, "alpha": 24, "bottleneck": False},
               "regularization": {"method": "shakedrop"},

@@ -8,7 +8,7 @@ import { clear, download, emptyState, errorBox, h, loading, statusBadge, uniqueI
 import { duration, number, percent, specValue } from "./format.js";
 import { datasetLabel, fieldLabel, methodLabel, modelName } from "./labels.js";
 import { poll } from "./poll.js";
-import { argMin, aggregate, meanStd, parseIds, seriesOf, smooth, toCsv } from "./series.js";
+import { argMin, aggregate, bestEpoch, meanStd, parseIds, seriesOf, smooth, toCsv } from "./series.js";
 import { differingPaths, getPath } from "./spec-paths.js";
 
 const METRICS = [
@@ -65,9 +65,23 @@ class ComparePage {
     return data;
   }
 
+  /** The API answers 404 when one id is unknown: find which, and compare the others. */
+  async dropUnknownIds() {
+    const page = await api.listRuns({ ids: this.ids, limit: 1000 }, { signal: this.ctx.signal });
+    const known = new Set(page.runs.map((r) => r.id));
+    this.missing = this.ids.filter((id) => !known.has(id));
+    this.ids = this.ids.filter((id) => known.has(id));
+    return this.ids.length > 0;
+  }
+
   async load() {
     try {
-      this.data = await this.fetch();
+      try {
+        this.data = await this.fetch();
+      } catch (error) {
+        if (error.status !== 404 || !(await this.dropUnknownIds())) throw error;
+        this.data = await this.fetch();
+      }
       this.layout();
       await this.draw();
       window.dispatchEvent(new CustomEvent("shakelab:chart-drawn", { detail: { runs: this.data.runs.length } }));
@@ -75,7 +89,7 @@ class ComparePage {
     } catch (error) {
       if (isAbort(error)) return false;
       clear(this.root, h("div", { class: "page-head" }, h("h1", { text: "Compare" })),
-        errorBox(error, { title: error.status === 404 ? "One of these runs does not exist" : "The runs could not be loaded",
+        errorBox(error, { title: error.status === 404 ? `No run with ${this.ids.length > 1 ? "any of these ids" : "this id"} exists` : "The runs could not be loaded",
           retry: error.status === 404 ? null : () => { clear(this.root); this.start(); } }),
         this.idsForm());
       return false;
@@ -117,15 +131,24 @@ class ComparePage {
     this.chartNote = h("p", { class: "chart-note" });
     this.subtitle = h("p", { class: "subtitle" });
     this.problem = h("div", { attrs: { role: "status", "aria-live": "polite" } });
+    this.noEpochs = h("div", { class: "state", hidden: true });
     this.table = h("div");
     this.controls = this.controlsBar();
+    const missing = this.missing?.length
+      ? h("p", { class: "alert alert-warn", attrs: { role: "status" },
+        text: `${this.missing.length === 1 ? "Run" : "Runs"} ${this.missing.map((id) => `#${id}`).join(", ")} ${this.missing.length === 1 ? "was" : "were"} not found; showing the other ${this.ids.length}.` })
+      : null;
+    // A second setting launched from here joins this comparison instead of replacing it.
+    const addSetting = `#/launch?from=${this.ids[0]}&compare=${this.ids.join(",")}`;
     clear(this.root,
       h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Compare" }), this.subtitle),
         h("div", { class: "actions" },
+          h("a", { class: "button", href: addSetting, text: "Add a setting…", title: "Launch a changed copy of the first run; its runs join this comparison" }),
           h("button", { type: "button", class: "button", text: "Download PNG", onClick: () => this.downloadPng() }),
           h("button", { type: "button", class: "button", text: "Download CSV", onClick: () => this.downloadCsv() }))),
+      missing,
       this.problem,
-      h("div", { class: "card" }, this.controls, this.chart, this.chartNote),
+      h("div", { class: "card" }, this.controls, this.noEpochs, this.chart, this.chartNote),
       h("div", { class: "card" }, this.table),
       this.idsForm());
     this.syncControls();
@@ -188,8 +211,8 @@ class ComparePage {
   // ------------------------------------------------------------------------------------ the chart
 
   currentSeries() {
-    const { runs, metricsById } = this.data;
-    const series = seriesOf(runs, metricsById, { group: this.options.group });
+    const { runs, metricsById, groups } = this.data;
+    const series = seriesOf(runs, metricsById, { group: this.options.group, groups });
     const differing = differingPaths(runs.map((r) => r.spec), { ignore: ["seed"] }); // seeds have their own column
     series.forEach((s, i) => {
       s.style = seriesStyle(i);
@@ -206,6 +229,17 @@ class ComparePage {
       + (grouped ? ` in ${series.length} series (${grouped} seed group${grouped > 1 ? "s" : ""})` : "")
       + (this.anyActive() ? " · updating live" : "");
     drawTable(this.table, series, differing, this.data.metricsById, this.options);
+    // Before the first epoch: say so, rather than drawing empty axes; the chart appears with the first epoch.
+    const anyEpoch = this.data.metrics.some((m) => m.epoch.length);
+    this.noEpochs.hidden = anyEpoch;
+    this.chart.hidden = !anyEpoch;
+    if (!anyEpoch) {
+      const running = runs.some((r) => r.status === "running");
+      this.noEpochs.textContent = running ? "No epochs yet: the first epoch is training; the curves appear when it ends."
+        : this.anyActive() ? "No epochs yet: these runs are waiting for a worker." : "These runs recorded no epochs.";
+      this.chartNote.textContent = "";
+      return;
+    }
     const Plotly = await loadPlotly();
     const { traces, unit } = this.traces(series);
     const metricLabel = METRICS.find(([k]) => k === this.options.metric)[1];
@@ -224,8 +258,15 @@ class ComparePage {
     const parts = [];
     if (thinned) parts.push(`${thinned} of ${this.data.metrics.length} runs thinned on the server to about ${this.options.points} points (each stretch's lowest and highest train and test error kept); choose "Every epoch" under Points for all.`);
     if (this.options.smoothing) parts.push("Bold lines are smoothed; the faint lines under them are the raw values.");
-    if (series.some((s) => s.runs.length > 1)) parts.push(`Seed groups: mean line, shaded ${this.options.band === "std" ? "±1 standard deviation" : "from the lowest to the highest seed"}.`);
-    if (LOWER_IS_BETTER.has(this.options.metric)) parts.push("★ marks each curve's best (lowest) point.");
+    if (series.some((s) => s.runs.length > 1)) {
+      parts.push(`Seed groups: mean over the counted runs (finished, each seed once), shaded ${this.options.band === "std" ? "±1 standard deviation" : "from the lowest to the highest seed"}.`);
+      if (series.some((s) => s.notCounted.size)) parts.push("Dotted lines: runs shown but not counted (unfinished, or a seed already counted).");
+    }
+    if (LOWER_IS_BETTER.has(this.options.metric)) {
+      parts.push(this.options.metric === "test_error"
+        ? "★ marks each curve's lowest point: an epoch picked by its test error, so optimistic; the table leads with the last epoch, as the papers report."
+        : "★ marks each curve's lowest point.");
+    }
     if (series.length > MAX_LEGEND) parts.push("Colours and names are in the table below; hover a curve for its name.");
     return parts.join(" ");
   }
@@ -239,15 +280,32 @@ class ComparePage {
     const best = { x: [], y: [], color: [], text: [] };
     for (const s of series) {
       const { color, dash } = s.style;
-      const group = s.runs.length > 1 ? aggregate(s.metrics, key) : null;
+      // A seed group's line is the mean over its counted runs (finished, each seed once); its other
+      // members are drawn faint and dotted, outside the mean. With no run counted yet, all are drawn faint.
+      const grouped = s.runs.length > 1;
+      const counted = grouped ? s.countedMetrics.filter((m) => m?.epoch.length) : [s.metrics[0]];
+      if (grouped) {
+        s.runs.forEach((run, k) => {
+          const m = s.metrics[k];
+          const left = s.notCounted.get(run.id);
+          if (!left || !m?.epoch.length) return;
+          const xs = o.x === "time" ? m.wall_seconds.map((v) => v / unit.div) : m.epoch;
+          traces.push({ type: "scatter", mode: xs.length <= 40 ? "lines+markers" : "lines", marker: { size: 3 }, x: xs, y: m[key],
+            name: `#${run.id} (not counted)`, legendgroup: s.key, showlegend: false,
+            line: { color: withAlpha(color, 0.55), width: 1, dash: "dot" },
+            hovertemplate: `%{y:.4g}<extra>${escapeHover(`#${run.id} seed ${run.seed}: not counted, ${left.detail}`)}</extra>` });
+        });
+        if (!counted.length) continue;
+      }
+      const group = grouped ? aggregate(counted, key) : null;
       const m = s.metrics[0];
       const xRaw = group ? (o.x === "time" ? group.wall : group.epoch) : (o.x === "time" ? m.wall_seconds : m.epoch);
       const x = o.x === "time" ? xRaw.map((v) => v / unit.div) : xRaw;
       const y = group ? group.mean : m[key];
-      if (group) traces.push(...bandTraces(s, group, x, o.band, color));
+      if (group && counted.length > 1) traces.push(...bandTraces(s, group, x, o.band, color));
       const smoothed = o.smoothing ? smooth(y, o.smoothing) : null;
-      // A group's hover says over how many seeds the mean is taken (runs still training count less).
-      const hover = group ? `mean %{y:.4g} over %{customdata} seeds<extra>${escapeHover(s.label)}</extra>`
+      // A group's hover says over how many counted seeds the mean is taken (seeds still training count less).
+      const hover = group ? `mean %{y:.4g} over %{customdata} counted seed(s)<extra>${escapeHover(s.label)}</extra>`
         : `%{y:.4g}<extra>${escapeHover(s.label)}</extra>`;
       traces.push({
         type: "scatter", mode: x.length <= 40 ? "lines+markers" : "lines", marker: { size: 5 }, x, y, name: s.label,
@@ -267,7 +325,7 @@ class ComparePage {
     if (best.x.length) {
       traces.push({ type: "scatter", mode: "markers", x: best.x, y: best.y, name: "best", showlegend: false, text: best.text,
         marker: { symbol: "star", size: 12, color: best.color, line: { color: "#fff", width: 1 } },
-        hovertemplate: "best %{y:.4g}<extra>%{text}</extra>" });
+        hovertemplate: `lowest %{y:.4g}${key === "test_error" ? " (an epoch chosen on the test set)" : ""}<extra>%{text}</extra>` });
     }
     return { traces, unit };
   }
@@ -327,20 +385,35 @@ function segmented(label, choices, onChoose) {
 }
 
 /**
- * A series' name: a run's own; for a seed group, what sets it apart from the other series (the model,
- * method, dataset when those differ, then the other differing fields), or the model and method.
+ * A series' name: a run's own; for a seed group, what sets it apart from the other series, naming only the
+ * differing fields this group has a value for, then how many of its runs count.
  */
 function seriesLabel(s, differing, grouped) {
   const run = s.runs[0];
   if (!grouped || s.runs.length === 1) return `#${run.id} ${run.name}`;
+  const counted = s.counted.length;
+  const count = counted === s.runs.length ? `${counted} seeds` : `${counted} of ${s.runs.length} runs counted`;
+  return `${settingLabel(run, differing)} (${count})`;
+}
+
+/** "ShakeDrop · p_last 0.5, alpha_range [-1, 1]": model, method and dataset by name when they differ, then
+ *  the other differing fields that this run's spec has (a field its method lacks, or one at none, is left out). */
+export function settingLabel(run, differing) {
   const parts = [];
   if (differing.some((p) => p.startsWith("model."))) parts.push(modelName(run.spec.model));
   if (differing.includes("regularization.method")) parts.push(methodLabel(run.method));
   if (differing.includes("dataset.name")) parts.push(datasetLabel(run.dataset));
-  const others = differing.filter((p) => !p.startsWith("model.") && p !== "regularization.method" && p !== "dataset.name");
-  if (others.length) parts.push(others.map((p) => `${p.split(".").pop()} ${specValue(getPath(run.spec, p))}`).join(", "));
+  const others = differingValues(run, differing.filter((p) => !p.startsWith("model.") && p !== "regularization.method" && p !== "dataset.name"));
+  if (others.length) parts.push(others.map(([name, value]) => `${name} ${value}`).join(", "));
   if (!parts.length) parts.push(`${modelName(run.spec.model)} ${methodLabel(run.method)}`);
-  return `${parts.join(" · ")} (${s.runs.length} seeds)`;
+  return parts.join(" · ");
+}
+
+/** [short name, value] of each path that this run's spec holds with a value. */
+function differingValues(run, paths) {
+  return paths.map((p) => [p.split(".").pop(), getPath(run.spec, p)])
+    .filter(([, v]) => v !== null && v !== undefined)
+    .map(([name, v]) => [name, specValue(v)]);
 }
 
 /** Plotly reads <extra> contents as HTML-ish markup: keep run names plain text. */
@@ -348,28 +421,34 @@ function escapeHover(text) {
   return text.replace(/[<>&]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" }[c]));
 }
 
+/**
+ * One row per series, results first: the last epoch's test error (the papers' protocol), then the best
+ * epoch with what chose it, then seeds, status and time, and last the spec fields that differ, compactly.
+ * A seed group's figures are over its counted runs only (finished, each seed once), from the server.
+ */
 function drawTable(container, series, differing, metricsById, options) {
-  const bestOf = (s) => meanStd(s.runs.map((r) => r.best_test_error));
-  const bests = series.map(bestOf);
-  const lowest = Math.min(...bests.filter(Boolean).map((b) => b.mean));  // ties share the star
-  const header = ["Series", "Status", options.group ? "Seeds" : "Seed", ...differing, "Best test error", "Last test error", "Best train error", "Epochs", "Training time"];
-  const rows = series.map((s, i) => {
+  const rows = series.map((s) => ({ s, last: lastOf(s), best: bestOf(s, metricsById) }));
+  const lowest = Math.min(...rows.filter((r) => r.last).map((r) => r.last.mean)); // ties share the star
+  const bestOn = rows.some((r) => r.best?.on === "validation") ? "validation" : "test";
+  const header = [["Series", ""], ["Last test error", "num"],
+    [bestOn === "validation" ? "Best epoch (chosen on validation)" : "Best epoch (chosen on the test set)", "num best-col"],
+    [options.group ? "Seeds" : "Seed", ""], ["Status", ""], ["Training time", "num"],
+    ...(differing.length ? [["Differs", ""]] : [])];
+  const body = rows.map(({ s, last, best }) => {
     const run = s.runs[0];
     const single = s.runs.length === 1;
-    const best = bests[i];
-    const bestEpoch = single ? epochOfBest(metricsById.get(run.id)) : null;
     return h("tr", {},
       h("td", {}, h("span", { class: "swatch", style: `background: ${s.style.color}` }),
         single ? h("a", { class: "run-name", href: `#/runs/${run.id}`, text: s.label }) : h("span", { class: "run-name", text: s.label }),
-        single ? null : h("div", { class: "cell-sub" }, s.runs.map((r, k) => [k ? " " : "", h("a", { href: `#/runs/${r.id}`, text: `#${r.id}` })]))),
-      h("td", {}, statusSummary(s.runs)),
-      h("td", { class: "num", text: s.runs.map((r) => r.seed).join(", ") }),
-      ...differing.map((p) => h("td", { class: "diff-value", text: specValue(getPath(run.spec, p)) })),
-      h("td", { class: "num" }, spread(best, series.length > 1 && best?.mean === lowest), bestEpoch ? h("div", { class: "cell-sub", text: `epoch ${number(bestEpoch)}` }) : null),
-      h("td", { class: "num" }, spread(meanStd(s.runs.map((r) => r.last_test_error)))),
-      h("td", { class: "num" }, spread(meanStd(s.metrics.map((m) => (m.train_error.length ? Math.min(...m.train_error) : null))))),
-      h("td", { class: "num", text: s.runs.map((r) => `${number(r.epochs_done)}/${number(r.epochs)}`).filter((v, k, a) => a.indexOf(v) === k).join(", ") }),
-      h("td", { class: "num", text: duration(meanStd(s.runs.map((r) => r.train_seconds))?.mean) }));
+        single ? null : h("div", { class: "cell-sub" }, s.runs.map((r, k) => [k ? " " : "", memberLink(r, s.notCounted.get(r.id))]))),
+      h("td", { class: "num" }, spread(last, rows.length > 1 && last?.mean === lowest)),
+      h("td", { class: "num" }, spread(best), best?.epoch ? h("div", { class: "cell-sub", text: `epoch ${number(best.epoch)}` }) : null),
+      h("td", {}, seedsCell(s)),
+      h("td", {}, statusSummary(s.runs),
+        h("div", { class: "cell-sub nowrap", text: `epochs ${s.runs.map((r) => `${number(r.epochs_done)}/${number(r.epochs)}`).filter((v, k, a) => a.indexOf(v) === k).join(", ")}` })),
+      h("td", { class: "num", text: duration(meanStd(s.counted.map((r) => r.train_seconds))?.mean) }),
+      differing.length ? h("td", { class: "diff-values" }, differingValues(run, differing).map(([name, value]) =>
+        h("span", { class: "diff-pair" }, h("span", { class: "diff-name", text: name }), " ", h("span", { class: "diff-value", text: value })))) : null);
   });
   const note = differing.length
     ? h("p", { class: "muted" }, "Spec fields that differ (seed aside): ",
@@ -377,20 +456,52 @@ function drawTable(container, series, differing, metricsById, options) {
     : h("p", { class: "muted", text: "Every spec is the same apart from the seed." });
   clear(container, h("h2", { text: "Runs in this comparison" }), note,
     h("div", { class: "table-scroll" }, h("table", { class: "data-table compare-table" },
-      h("thead", {}, h("tr", {}, header.map((text, k) => h("th", { class: k === 2 || k >= 3 + differing.length ? "num" : "", attrs: { scope: "col" }, text })))),
-      h("tbody", {}, rows))),
-    h("p", { class: "hint", text: "Errors are each run's own best and last test error (exact, never thinned); seed groups show mean ± std over seeds." }));
+      h("thead", {}, h("tr", {}, header.map(([text, cls]) => h("th", { class: cls, attrs: { scope: "col" }, text })))),
+      h("tbody", {}, body))),
+    h("p", { class: "hint", text: `Test error at the last epoch is what the papers report. The best epoch is picked by its ${bestOn === "validation" ? "validation error (the test error shown is at that epoch)" : "test error, which makes it optimistic"}. Seed groups: mean ± sample std over the counted runs (finished, each seed once), with n and a 95% confidence interval; exact values from the run rows, never thinned.` }));
+}
+
+/** The last epoch's test error: the run's own, or the group's statistics over its counted runs. */
+function lastOf(s) {
+  if (s.runs.length === 1) return meanStd([s.runs[0].last_test_error]);
+  return s.group?.last_test_error || null;
+}
+
+/** The best epoch's test error, and what picked it (validation where the runs have a split). */
+function bestOf(s, metricsById) {
+  const runs = s.runs.length === 1 ? s.runs : s.counted;
+  const picks = runs.map((r) => ({ run: r, pick: bestEpoch(metricsById.get(r.id)) }));
+  if (picks.some((p) => p.pick?.on === "validation")) {
+    const stats = meanStd(picks.map((p) => p.pick?.testError));
+    return stats && { ...stats, on: "validation", epoch: runs.length === 1 ? picks[0].pick?.epoch : null };
+  }
+  const stats = s.runs.length === 1 ? meanStd([s.runs[0].best_test_error]) : s.group?.best_test_error;
+  return stats && { ...stats, on: "test", epoch: runs.length === 1 ? picks[0].pick?.epoch : null };
+}
+
+function memberLink(run, notCounted) {
+  if (!notCounted) return h("a", { href: `#/runs/${run.id}`, text: `#${run.id}`, title: `seed ${run.seed}, counted` });
+  return h("a", { class: "not-counted", href: `#/runs/${run.id}`, text: `#${run.id}`, title: `seed ${run.seed}: not counted, ${notCounted.detail}` });
+}
+
+function seedsCell(s) {
+  if (s.runs.length === 1) return h("span", { class: "num", text: String(s.runs[0].seed) });
+  const g = s.group;
+  const left = [...s.notCounted.values()];
+  return [
+    h("div", { text: g.summary }),
+    g.seeds.length ? h("div", { class: "cell-sub", text: `counted: seed${g.seeds.length > 1 ? "s" : ""} ${g.seeds.join(", ")}` }) : null,
+    left.length ? h("div", { class: "cell-sub" }, "not counted: ", left.map((n, k) => [k ? ", " : "",
+      h("span", { class: "nowrap", title: n.detail, text: `#${n.run_id} (${n.reason === "duplicate seed" ? `seed ${n.seed} again` : n.detail.split(",")[0]})` })])) : null,
+  ];
 }
 
 function spread(stats, winner = false) {
   if (!stats) return "—";
   const text = stats.n > 1 ? `${percent(stats.mean)} ± ${stats.std.toFixed(2)}` : percent(stats.mean);
-  return winner ? h("strong", { title: "lowest in this comparison", text: `★ ${text}` }) : text;
-}
-
-function epochOfBest(m) {
-  const i = argMin(m?.test_error || []);
-  return i >= 0 ? m.epoch[i] : null;
+  const sub = stats.n > 1 ? h("div", { class: "cell-sub", text: `n = ${stats.n}${stats.ci95 ? ` · 95% CI ${stats.ci95[0].toFixed(2)}–${stats.ci95[1].toFixed(2)}` : ""}` }) : null;
+  const value = winner ? h("strong", { title: "lowest in this comparison", text: `★ ${text}` }) : text;
+  return sub ? [value, sub] : value;
 }
 
 function statusSummary(runs) {

@@ -8,7 +8,8 @@ import { DATASET_LABELS, fieldLabel } from "./labels.js";
 const CHOICE_LABELS = {
   "dataset.name": DATASET_LABELS,
   "schedule.kind": { cosine: "Cosine", multistep: "Multistep (step decay)", constant: "Constant" },
-  "precision": { auto: "Auto (bf16 on CUDA, fp32 on CPU)", fp32: "fp32", bf16: "bf16" },
+  // Short enough not to be cut off in a form column; the field's hint says what "auto" picks.
+  "precision": { auto: "Auto", fp32: "fp32", bf16: "bf16" },
 };
 
 const NULL_CHOICE_LABELS = { "regularization.gate_level": "Same as Level" };

@@ -5,10 +5,10 @@ import { h, toast } from "./dom.js";
 
 export const isActive = (run) => run.status === "queued" || run.status === "running";
 
-/** Same spec, name, tags and notes; the name says which run it repeats. */
-export function rerun(run) {
-  const base = run.name.replace(/ · re-run of #\d+$/, "");
-  return api.createRun({ spec: run.spec, name: `${base} · re-run of #${run.id}`.slice(0, 200), tags: run.tags, notes: run.notes });
+/** Same spec, tags and notes, queued by the server: with the run's own seed, or (newSeed) with the lowest
+ *  seed its spec has not used, one more sample for its seed group. The name says which run it repeats. */
+export function rerun(run, { newSeed = false } = {}) {
+  return api.rerun(run.id, { newSeed });
 }
 
 /**
@@ -43,14 +43,17 @@ export function cancelButton(run, onCancelled) {
   return button;
 }
 
-export function rerunButton(run, onQueued) {
-  const button = h("button", { type: "button", class: "button small", text: "Re-run",
-    attrs: { "aria-label": `Re-run run ${run.id} with the same spec` } });
+export function rerunButton(run, onQueued, { newSeed = false } = {}) {
+  const button = h("button", { type: "button", class: "button small", text: newSeed ? "New seed" : "Re-run",
+    title: newSeed ? "Queue the same spec with a seed none of its runs has used (one more sample for its seed group)"
+      : "Queue the same spec with the same seed (a repeat; its seed group counts the seed once)",
+    attrs: { "aria-label": newSeed ? `Re-run run ${run.id} with a new seed` : `Re-run run ${run.id} with the same spec` } });
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      const created = await rerun(run);
-      toast("Queued ", h("a", { href: `#/runs/${created.id}`, text: `run #${created.id}` }), ` (re-run of #${run.id}).`);
+      const created = await rerun(run, { newSeed });
+      toast("Queued ", h("a", { href: `#/runs/${created.id}`, text: `run #${created.id}` }),
+        ` (re-run of #${run.id}${newSeed ? `, seed ${created.seed}` : ""}).`);
       onQueued?.(created);
     } catch (error) {
       toast(`Could not re-run #${run.id}: ${error.message}`);

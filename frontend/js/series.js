@@ -19,17 +19,41 @@ export function smooth(values, weight) {
   return out;
 }
 
-/** Runs that differ only by seed share a spec_key; with grouping on each such set is one series. */
-export function seriesOf(runs, metricsById, { group }) {
-  if (!group) return runs.map((run) => ({ key: `run-${run.id}`, runs: [run], metrics: [metricsById.get(run.id)] }));
-  const groups = new Map();
-  for (const run of runs) {
-    if (!groups.has(run.spec_key)) groups.set(run.spec_key, { key: `spec-${run.spec_key}`, runs: [], metrics: [] });
-    const g = groups.get(run.spec_key);
-    g.runs.push(run);
-    g.metrics.push(metricsById.get(run.id));
+/**
+ * The series to draw. Without grouping, one per run. With grouping, one per seed group as the server
+ * computed it (/api/compare's `groups`): `counted` holds the runs its statistics use (finished, each seed
+ * once), `notCounted` maps every other member's id to why it is left out.
+ */
+export function seriesOf(runs, metricsById, { group, groups = [] }) {
+  const single = (run) => ({ key: `run-${run.id}`, runs: [run], metrics: [metricsById.get(run.id)], counted: [run],
+    countedMetrics: [metricsById.get(run.id)], group: null, notCounted: new Map() });
+  if (!group) return runs.map(single);
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  return groups.map((g) => {
+    const members = g.run_ids.map((id) => byId.get(id));
+    if (members.length === 1) return { ...single(members[0]), group: g };
+    const counted = g.counted_run_ids.map((id) => byId.get(id));
+    return {
+      key: `spec-${g.spec_key}`, runs: members, metrics: members.map((r) => metricsById.get(r.id)),
+      counted, countedMetrics: counted.map((r) => metricsById.get(r.id)), group: g,
+      notCounted: new Map(g.not_counted.map((n) => [n.run_id, n])),
+    };
+  });
+}
+
+/**
+ * The epoch a run would be reported at if one picked its best: on the validation split where the run has
+ * one (lowest val_error), else on the test set (lowest test error, which flatters the run). The papers'
+ * protocol is the last epoch; this is the secondary figure.
+ */
+export function bestEpoch(metrics) {
+  const val = metrics?.val_error;
+  if (val && val.some((v) => v !== null && v !== undefined)) {
+    const i = argMin(val);
+    return { epoch: metrics.epoch[i], testError: metrics.test_error[i], on: "validation" };
   }
-  return [...groups.values()];
+  const i = argMin(metrics?.test_error || []);
+  return i < 0 ? null : { epoch: metrics.epoch[i], testError: metrics.test_error[i], on: "test" };
 }
 
 /**
@@ -78,7 +102,7 @@ function valueAt(m, key, epoch, cursors, i) {
 export function argMin(values) {
   let best = -1;
   for (let i = 0; i < values.length; i += 1) {
-    if (values[i] !== null && (best < 0 || values[i] < values[best])) best = i;
+    if (values[i] !== null && values[i] !== undefined && (best < 0 || values[i] < values[best])) best = i;
   }
   return best;
 }

@@ -37,7 +37,9 @@ def test_compare_two_runs_picked_on_the_list(page, two_runs):
     traces = line_traces(page)
     assert sorted(t["name"] for t in traces) == sorted(f"#{r['id']} {r['name']}" for r in two_runs)
     assert all(t["points"] == 3 for t in traces)
-    expect(page.get_by_role("columnheader", name="regularization.p_last")).to_be_visible()  # the differing field
+    # The field that differs: named in full above the table, with each run's value in its row.
+    expect(page.locator("code", has_text="regularization.p_last")).to_be_visible()
+    expect(page.locator(".compare-table td.diff-values")).to_have_text(["p_last 0.5", "p_last 0.8"])
     page.snap("compare-two-runs")
 
 
@@ -73,3 +75,79 @@ def test_seeds_grouped_into_a_mean_with_a_band(page, live):
     page.get_by_label("Group seeds").uncheck()
     expect(page.locator(".compare-table tbody tr")).to_have_count(3)
     page.snap("compare-seeds")
+
+
+def test_a_seed_group_counts_only_finished_runs_with_distinct_seeds(page, live):
+    """A finished run, a re-run of its seed, one cancelled during training and one before it started."""
+    [done] = finished(live, create_run(live, tiny_spec(), name="counted"))
+    [again] = finished(live, create_run(live, tiny_spec(), name="same seed again"))
+    stopped = create_run(live, tiny_spec(optim={"epochs": 400}), name="cancelled while training")
+    live.wait_until(lambda: live.run(stopped["id"])["epochs_done"] >= 1, 60, "an epoch of the run to cancel")
+    live.post(f"/api/runs/{stopped['id']}/cancel")
+    never = create_run(live, tiny_spec(optim={"epochs": 400}), name="cancelled before starting")
+    live.post(f"/api/runs/{never['id']}/cancel")
+    # The two cancelled runs share a spec (400 epochs) that is not the finished runs' (3 epochs): same seed,
+    # different spec. Compare all four: two groups, each counting only what finished, each seed once.
+    live.wait_for_status(stopped["id"], "cancelled", timeout=60)
+    ids = [done["id"], again["id"], stopped["id"], never["id"]]
+    page.goto(f"/#/compare?ids={','.join(map(str, ids))}")
+    rows = page.locator(".compare-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("2 runs, 1 counted: 1 duplicate seed")
+    expect(rows.nth(0)).to_contain_text(f"#{done['id']} (seed 0 again)")  # the later run is the one counted
+    expect(rows.nth(1)).to_contain_text("2 runs, 0 counted: 2 not finished")
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text("—")  # no statistics over unfinished runs
+    page.wait_for_selector("#compare-chart[data-drawn]")
+    means = page.evaluate("""() => document.getElementById('compare-chart').data
+        .filter(t => t.customdata).map(t => ({name: t.name, y: t.y, n: t.customdata}))""")
+    [mean] = means  # the cancelled group has no mean line, only its faint members
+    assert mean["name"].endswith("(1 of 2 runs counted)") and set(mean["n"]) == {1}
+    counted = live.get(f"/api/runs/{again['id']}/metrics").json()["test_error"]
+    assert mean["y"] == pytest.approx(counted)
+    page.snap("compare-counted-seeds")
+
+
+def test_results_come_before_the_differing_fields_at_1280px(page, live):
+    """Five regularization fields differ; the error columns still start inside a 1280 px window, and each
+    series names only the fields it has a value for."""
+    shakedrop = tiny_spec(regularization={"method": "shakedrop", "p_last": 0.5, "alpha_range": [-1, 1],
+                                          "beta_range": [0, 1], "level": "image"})
+    other = tiny_spec(regularization={"method": "shakedrop", "p_last": 0.8, "alpha_range": [0, 0],
+                                      "beta_range": [0, 0], "level": "batch", "gate_level": "batch"})
+    plain = tiny_spec(regularization={"method": "none"})
+    runs = [r for spec in (shakedrop, other, plain) for r in create_seeds(live, "layout", spec, [0, 1])]
+    page.goto(f"/#/compare?ids={','.join(str(r['id']) for r in runs)}")
+    expect(page.locator(".compare-table tbody tr")).to_have_count(3)
+    differing = page.locator(".compare-table").evaluate("t => t.closest('.card').querySelector('p.muted').textContent")
+    assert sum(f"regularization.{f}" in differing for f in ("p_last", "alpha_range", "beta_range", "level",
+                                                             "gate_level")) == 5
+    width = page.evaluate("() => innerWidth")
+    for header in ("Last test error", "Best epoch (chosen on the test set)"):
+        box = page.get_by_role("columnheader", name=header).bounding_box()
+        assert box["x"] + box["width"] <= width, f"{header} ends at {box['x'] + box['width']} px"
+    labels = page.locator(".compare-table tbody .run-name").all_inner_texts()
+    plain, first, second = (next(label for label in labels if key in label)
+                            for key in ("None", "p_last 0.5", "p_last 0.8"))
+    assert plain.startswith("None (") and "p_last" not in plain and "alpha_range" not in plain
+    assert "gate_level" not in first  # at none in this setting: left out of its name
+    assert "gate_level batch" in second and "level batch" in second
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= innerWidth")
+    page.snap("compare-1280-results-first")
+    for run in runs:  # their training is not the point: leave the worker to the other tests
+        live.post(f"/api/runs/{run['id']}/cancel")
+
+
+def test_an_unknown_id_leaves_the_others_shown(page, two_runs):
+    page.console_watch.allow(r"status of 404")  # the first answer, before the page finds which id is unknown
+    page.goto(f"/#/compare?ids={two_runs[0]['id']},987654")
+    expect(page.get_by_text("Run #987654 was not found; showing the other 1.")).to_be_visible()
+    expect(page.locator(".compare-table tbody tr")).to_have_count(1)
+
+
+def test_runs_without_epochs_show_a_state_not_empty_axes(page, live):
+    run = create_run(live, tiny_spec(optim={"epochs": 400}), name="never trained")
+    live.post(f"/api/runs/{run['id']}/cancel")
+    page.goto(f"/#/compare?ids={run['id']}")
+    expect(page.get_by_text("These runs recorded no epochs.")).to_be_visible()
+    expect(page.locator("#compare-chart")).to_be_hidden()
+    expect(page.locator(".compare-table tbody tr")).to_have_count(1)

@@ -47,3 +47,30 @@ def test_unknown_run_is_said_plainly(page):
     page.goto("/#/runs/987654")
     expect(page.get_by_text("There is no run #987654")).to_be_visible()
     expect(page.get_by_text("run 987654 not found")).to_be_visible()
+
+
+def test_rerun_with_a_new_seed_and_the_seed_count_on_the_run_page(page, live):
+    [run] = finished(live, create_run(live, tiny_spec(optim={"epochs": 2}), tags=["browser-new-seed"]))
+    page.goto(f"/#/runs/{run['id']}")
+    page.get_by_role("button", name=f"Re-run run {run['id']} with a new seed").click()
+    page.wait_for_url(re.compile(r"#/runs/\d+$"))
+    new_id = int(page.url.rsplit("/", 1)[1])
+    assert new_id != run["id"] and live.run(new_id)["seed"] == run["seed"] + 1
+    assert live.run(new_id)["spec_key"] == run["spec_key"]
+    # Counted as compare counts: the new seed is not counted until it has finished.
+    expect(page.get_by_role("link", name="Compare 1 seed (2 runs)")).to_be_visible()
+    finished(live, live.run(new_id))
+    page.reload()
+    expect(page.get_by_role("link", name="Compare 2 seeds")).to_be_visible()
+
+
+def test_the_last_epoch_leads_and_the_best_says_what_chose_it(page, live):
+    [run] = finished(live, create_run(live, name="last before best"))
+    page.goto("/#/runs")
+    expect(page.locator("tbody tr").first).to_be_visible()
+    headers = page.locator(".runs-table thead th").evaluate_all("ths => ths.map(th => th.textContent)")
+    assert headers.index("Last test error") < headers.index("Best epoch (chosen on test)")
+    page.goto(f"/#/runs/{run['id']}")
+    expect(page.locator(".stat-label").first).to_be_visible()
+    labels = page.locator(".stat-label").evaluate_all("ls => ls.map(l => l.textContent)")
+    assert labels.index("Test error (last epoch)") < labels.index("Best epoch (chosen on the test set)")
