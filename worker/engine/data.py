@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .dataset_files import FILE_DATASETS, download_command
+from .dataset_files import download_command
 from .spec import SYNTHETIC_TEST_SIZE, SYNTHETIC_TRAIN_SIZE, AugmentSpec, DatasetSpec
 
 __all__ = [
@@ -160,7 +160,7 @@ def load_cifar(name: str, root: Path, *, download: bool = False,
         train = cls(root=root, train=True)
         test = cls(root=root, train=False)
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted. You can use download=True..."
-        raise _diagnose_cifar(cls, title, root, str(exc)) from exc
+        raise _diagnose_cifar(name, root, str(exc)) from exc
     except OSError as exc:  # an unreadable file or directory
         raise DataError(f"{title} could not be read from {root}: {exc}") from exc
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
@@ -179,8 +179,9 @@ def _cifar_files(cls) -> list[tuple[str, str]]:
     return [(f"{cls.base_folder}/{filename}", md5) for filename, md5 in files]
 
 
-def _diagnose_cifar(cls, title: str, root: Path, torchvision_message: str) -> DataError:
+def _diagnose_cifar(name: str, root: Path, torchvision_message: str) -> DataError:
     """Turn torchvision's "not found or corrupted" into which file is missing or corrupt, and the fix."""
+    cls, title = _cifar_class(name)
     from torchvision.datasets.utils import check_integrity
 
     files = _cifar_files(cls)
@@ -188,7 +189,7 @@ def _diagnose_cifar(cls, title: str, root: Path, torchvision_message: str) -> Da
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         return DataError(f"{title} not found in {root}: missing {missing[0]}{more}; download it with "
-                         f"`{download_command(_cifar_name(cls), root)}` (or train with --download; needs "
+                         f"`{download_command(name, root)}` (or train with --download; needs "
                          f"internet), or put the folder {cls.base_folder} (from {cls.filename}) there")
     corrupt = [rel for rel, md5 in files if not check_integrity(str(root / rel), md5)]
     if corrupt:
@@ -221,10 +222,6 @@ def _cifar_class(name: str):
     return {"cifar10": (CIFAR10, "CIFAR-10"), "cifar100": (CIFAR100, "CIFAR-100")}[name]
 
 
-def _cifar_name(cls) -> str:
-    return "cifar100" if cls.base_folder == FILE_DATASETS["cifar100"].folder else "cifar10"
-
-
 # --------------------------------------------------------------------------------------- downloading
 
 # Called with (bytes fetched so far, the archive's size or None when the server does not say).
@@ -244,12 +241,18 @@ def download_cifar(name: str, root: Path, *, on_progress: DownloadProgress | Non
     from torchvision.datasets.utils import check_integrity
 
     cls, title = _cifar_class(name)
+
+    def intact() -> bool:
+        return all(check_integrity(str(root / rel), md5) for rel, md5 in _cifar_files(cls))
+
+    if intact():  # no lock needed, so a read-only data directory that holds the files is fine
+        return False
     fix = f"without internet, put the folder {cls.base_folder} (from {cls.filename}) there"
     try:
         root.mkdir(parents=True, exist_ok=True)
         with FileLock(root / f".{cls.filename}.lock"):
-            if all(check_integrity(str(root / rel), md5) for rel, md5 in _cifar_files(cls)):
-                return False  # already there, or another run fetched it while this one waited
+            if intact():
+                return False  # another run fetched it while this one waited
             archive = root / cls.filename
             if not check_integrity(str(archive), cls.tgz_md5):
                 _fetch(cls.url, archive, on_progress)
@@ -259,6 +262,8 @@ def download_cifar(name: str, root: Path, *, on_progress: DownloadProgress | Non
                                     f"does not match its md5 checksum; try again, or {fix}")
             cls(root=root, train=True, download=True)  # the archive is in place: extract and check it
             archive.unlink()  # the extracted files are what training reads
+    except DataError:
+        raise
     except (OSError, urllib.error.URLError) as exc:  # no internet, a refused connection, a full disk
         raise DataError(f"{title} could not be downloaded into {root}: {exc}; {fix}") from exc
     except RuntimeError as exc:  # torchvision: an extracted file does not match its md5
