@@ -8,6 +8,7 @@ import { clear, errorBox, h, loading, statusBadge, toast } from "./dom.js";
 import { dateTime, DASH, number, specValue } from "./format.js";
 import { fieldLabel } from "./labels.js";
 import { poll } from "./poll.js";
+import { intervalDimensions, intervalErrorBars, intervalHover } from "./search-stats.js";
 
 const REFRESH_MS = 3000;
 const STATE_COLORS = { complete: PALETTE[0], pruned: PALETTE[5], failed: PALETTE[2], cancelled: PALETTE[9], running: PALETTE[4] };
@@ -142,7 +143,7 @@ export function mount(root, ctx) {
   function drawBest() {
     const best = search.best;
     clear(view.best, h("h2", { text: "Best proposal" }), best
-      ? [h("p", {}, `Proposal ${best.number}: ${search.objective} ${specValue(best.value)} at the last epoch (the seeds' mean).`),
+      ? [h("p", {}, `Proposal ${best.number}: ${search.objective} ${specValue(best.value)} at the last epoch (the seeds' mean; ${intervalHover(best)}).`),
         paramList(best.params), h("p", {}, "Runs: ", best.runs.map((run) => h("a", { class: "tag", href: `#/runs/${run.id}`, text: `#${run.id} seed ${run.seed}` })))]
       : h("p", { class: "muted", text: "None has finished yet." }));
   }
@@ -235,7 +236,7 @@ export function mount(root, ctx) {
     const box = view["chart-parallel"];
     if (complete.length < 2) return empty(Plotly, box, "The parallel coordinates appear once two proposals are complete.");
     const dimensions = paths.map((path) => axis(path, complete.map((p) => p.params[path])));
-    dimensions.push({ label: search.objective, values: complete.map((p) => p.value) });
+    dimensions.push({ label: search.objective, values: complete.map((p) => p.value) }, ...intervalDimensions(complete));
     await plot(Plotly, box, [{ type: "parcoords", dimensions,
       line: { color: complete.map((p) => p.value), colorscale: "Viridis", reversescale: true, showscale: true } }],
     { ...baseLayout({ legend: false }), margin: { l: 60, r: 60, t: 40, b: 24 } });
@@ -257,7 +258,7 @@ export function mount(root, ctx) {
     if (!search.importances) return empty(Plotly, box, search.importances_note || "Importances appear once enough proposals are complete.");
     const entries = Object.entries(search.importances).sort((a, b) => a[1] - b[1]);
     const layout = baseLayout({ xTitle: "importance (Optuna)", legend: false });
-    layout.yaxis.automargin = true;
+    layout.yaxis.type = "category"; // baseLayout's axes are linear: parameter names need a category axis
     await plot(Plotly, box, [{ type: "bar", orientation: "h", x: entries.map((e) => e[1]), y: entries.map((e) => fieldLabel(e[0])),
       marker: { color: PALETTE[0] }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }], layout);
     view["note-importance"].textContent = search.importances_note || "";
@@ -274,7 +275,8 @@ export function mount(root, ctx) {
         const these = done.filter((p) => p.state === state);
         return { type: "scatter", mode: "markers", name: state, x: these.map((p) => (entry.choice ? specValue(p.params[path]) : p.params[path])),
           y: these.map((p) => p.value), marker: { color: STATE_COLORS[state], size: 9, opacity: state === "complete" ? 1 : 0.5 },
-          hovertemplate: `%{x}: %{y:.4g}<extra>${state}</extra>` };
+          error_y: state === "complete" ? intervalErrorBars(these) : undefined, text: these.map(intervalHover),
+          hovertemplate: `%{x}: %{y:.4g} (%{text})<extra>${state}</extra>` };
       });
       const layout = baseLayout({ xTitle: fieldLabel(path), yTitle: search.objective });
       layout.hovermode = "closest";
