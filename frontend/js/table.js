@@ -1,4 +1,4 @@
-// One paper table: the reported number beside ours (mean ± std, n, difference, within the spread), the
+// One paper table: the reported number beside ours (mean ± std, n, difference, 95% interval and verdict), the
 // profile's label on every number of ours, cell status filling in live, Reproduce with its cost first.
 
 import { api, isAbort } from "./api.js";
@@ -6,6 +6,7 @@ import { datasetNote } from "./datasets.js";
 import { clear, errorBox, h, loading, toast } from "./dom.js";
 import { fixed, number } from "./format.js";
 import { poll } from "./poll.js";
+import { seedsPlanner, verdictLine } from "./table-stats.js";
 import { CELL_STATUSES, summaryBar, verificationLegend } from "./tables.js";
 
 const REFRESH_MS = 3000;
@@ -123,7 +124,8 @@ export function mount(root, ctx) {
         h("button", { type: "button", class: "button small", text: "Close", onClick: () => clear(view.reproduce) })),
       h("div", { class: "preset-row" },
         h("div", { class: "field", style: "flex: 0 1 auto" }, h("label", { for: "reproduce-seeds", text: "Seeds per cell" }), seedsInput)),
-      plan);
+      plan,
+      seedsPlanner(table, (n) => { seedsInput.value = String(n); estimate(); }));
     clear(view.reproduce, panel);
     let timer = null;
     seedsInput.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(estimate, 300); });
@@ -195,9 +197,10 @@ function localText(local, runs) {
     gpu: `This installation's workers have GPUs (${names(workers.gpu)}).`,
     "cpu and gpu": `This installation has GPU workers (${names(workers.gpu)}) and CPU workers (${names(workers.cpu)}).`,
   }[local.device];
+  if (!runs) return [device];
   const parts = [device, " "];
   if (local.hours === null) {
-    parts.push("No finished run has measured its speed yet, so the time there is unknown: finish one run (the digits demo takes minutes) and it appears here.");
+    parts.push("No finished run (of a preset's or a table's model, whose FLOPs are known) has measured its speed yet, so the time there is unknown: finish one, such as the digits demo (minutes on a CPU), and it appears here.");
     return parts;
   }
   const together = local.wall_hours !== null && workers.slots > 1
@@ -259,6 +262,7 @@ function paperCell(cell, profile, levels) {
             : h("span", { class: "muted", style: "font-size: 0.6875rem", title: `${cell.verification}: ${levels[cell.verification] || "verification level"}`, text: cell.verification }))),
     h("div", { class: "cell-line" }, h("span", { class: "k", text: "Ours" }), reproducedText(cell.reproduced)),
     cell.reproduced ? h("div", { class: "cell-meta" }, profileChip(profile), differenceText(cell.reproduced)) : null,
+    verdictLine(cell.reproduced),
     h("div", { class: "cell-meta" },
       h("span", { class: `swatch cell-${cell.status} bg-cell`, style: "margin-right: 0", attrs: { "aria-hidden": "true" } }), statusText,
       countsText(cell.counts),
@@ -281,9 +285,8 @@ function differenceText(r) {
   if (r.diff === null || r.diff === undefined) return null;
   const text = fixed(r.diff);
   const sign = r.diff > 0 && text !== "0.00" ? "+" : "";
-  return h("span", {}, `Δ ${sign}${text} `,
-    r.within_spread === true ? h("span", { class: "within", text: "✓ within spread" })
-      : r.within_spread === false ? h("span", { class: "outside", text: "✗ outside spread" }) : null);
+  // Whether the difference matters is the verdict's to say (verdictLine): with its interval, not the spread.
+  return h("span", {}, `Δ ${sign}${text}`);
 }
 
 function countsText(counts) {
