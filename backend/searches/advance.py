@@ -58,10 +58,12 @@ def advance_searches(engine: Engine) -> dict[str, list]:
 def advance_search(engine: Engine, search_id: int, outcome: dict[str, list]) -> None:
     with session_scope(engine) as session:
         search = session.get(Search, search_id)
-        state = SearchState.load(session, search)
-        _settle(session, state, outcome)
-        if search.pruner["kind"] != "none":
-            _prune(session, state, outcome)
+        state = SearchState.load(session, search, curves=False)
+        if state.has_news():
+            state.load_curves(session)
+            _settle(session, state, outcome)
+            if search.pruner["kind"] != "none":
+                _prune(session, state, outcome)
     for _ in range(MAX_PROPOSALS_PER_PASS):
         if not _propose_one(engine, search_id, outcome):
             break
@@ -137,9 +139,10 @@ def _propose_one(engine: Engine, search_id: int, outcome: dict[str, list]) -> bo
             _stop(session, search, f"the grid is exhausted ({limit} points)" if exhausted else
                   f"max_runs reached: {limit} proposal(s) of {search.seeds} seed(s)")
             return False
-        state = SearchState.load(session, search)
+        state = SearchState.load(session, search, curves=False)
         if state.active_runs + search.seeds > search.max_concurrent:
             return False
+        state.load_curves(session)  # for the sampler: TPE ranks pruned trials by their last values
         params, attrs = propose(search, state.records(), number)
         specs, error = [], None
         try:
@@ -177,7 +180,7 @@ def _finish(engine: Engine, search_id: int, outcome: dict[str, list]) -> None:
         search = session.get(Search, search_id)
         if search.status != "stopping":
             return
-        state = SearchState.load(session, search)
+        state = SearchState.load(session, search, curves=False)
         if state.active_runs or any(p.state == "running" for p in state.proposals):
             return
         if session.execute(update(Search).where(Search.id == search_id, Search.status == "stopping")

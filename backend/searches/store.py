@@ -75,18 +75,38 @@ class SearchState:
     curves: dict[int, dict[int, float | None]] = field(default_factory=dict)  # run id -> epoch -> objective
 
     @classmethod
-    def load(cls, session: Session, search: Search) -> SearchState:
+    def load(cls, session: Session, search: Search, *, curves: bool = True) -> SearchState:
+        """The search's proposals and runs, and (unless curves=False) every run's objective per epoch."""
         proposals = list(session.scalars(select(SearchProposal).where(SearchProposal.search_id == search.id)
                                          .order_by(SearchProposal.number)))
         runs = list(session.scalars(select(Run).where(Run.search_id == search.id).order_by(Run.id)))
-        column = getattr(Metric, search.objective)
-        curves: dict[int, dict[int, float | None]] = {run.id: {} for run in runs}
-        if runs:
+        state = cls(search, proposals, runs)
+        if curves:
+            state.load_curves(session)
+        return state
+
+    def load_curves(self, session: Session) -> None:
+        column = getattr(Metric, self.search.objective)
+        self.curves = {run.id: {} for run in self.runs}
+        if self.runs:
             rows = session.execute(select(Metric.run_id, Metric.epoch, column)
-                                   .where(Metric.run_id.in_([r.id for r in runs])).order_by(Metric.epoch))
+                                   .where(Metric.run_id.in_([r.id for r in self.runs])).order_by(Metric.epoch))
             for run_id, epoch, value in rows:
-                curves[run_id][epoch] = value
-        return cls(search, proposals, runs, curves)
+                self.curves[run_id][epoch] = value
+
+    def has_news(self) -> bool:
+        """Whether a running proposal can be settled (its runs all ended) or judged (all its runs have
+        passed the step the pruner last judged): the per-epoch curves are read only then."""
+        for proposal in self.proposals:
+            runs = self.runs_of.get(proposal.id, [])
+            if proposal.state != "running" or not runs:
+                continue
+            if not any(run.status in ACTIVE_RUN for run in runs):
+                return True
+            judged_epoch = proposal.checked_step * runs[0].epochs / STEPS
+            if self.search.pruner["kind"] != "none" and min(run.epochs_done for run in runs) > judged_epoch:
+                return True
+        return False
 
     @cached_property
     def runs_of(self) -> dict[int, list[Run]]:
