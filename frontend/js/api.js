@@ -123,6 +123,8 @@ export const api = {
   stopSearch: (id, running) => request("POST", `/searches/${id}/stop`, { body: { running } }),
   rerun: (id, { newSeed = false } = {}) => request("POST", `/runs/${id}/rerun`, { body: { new_seed: newSeed } }),
   seedGroup: (id, opts) => request("GET", `/runs/${id}/seeds`, opts),
+  compareGroups: (body, opts) => request("POST", "/stats/compare", { body, ...opts }),
+  seedsNeeded: (body, opts) => request("POST", "/stats/seeds-needed", { body, ...opts }),
   resolveSpec: (spec) => request("POST", "/specs/resolve", { body: { spec } }),
   tables: (opts) => request("GET", "/tables", opts),
   table: (id, profile, opts) => request("GET", `/tables/${encodeURIComponent(id)}`, { query: { profile }, ...opts }),

@@ -10,6 +10,7 @@ import { datasetLabel, fieldLabel, methodLabel, modelName } from "./labels.js";
 import { poll } from "./poll.js";
 import { argMin, aggregate, bestEpoch, meanStd, parseIds, seriesOf, smooth, toCsv } from "./series.js";
 import { differingPaths, getPath } from "./spec-paths.js";
+import { statsPanel } from "./stats-panel.js";
 
 const METRICS = [
   ["test_error", "Test error (%)"], ["train_error", "Train error (%)"], ["test_loss", "Test loss"],
@@ -133,6 +134,7 @@ class ComparePage {
     this.problem = h("div", { attrs: { role: "status", "aria-live": "polite" } });
     this.noEpochs = h("div", { class: "state", hidden: true });
     this.table = h("div");
+    this.stats = statsPanel();
     this.controls = this.controlsBar();
     const missing = this.missing?.length
       ? h("p", { class: "alert alert-warn", attrs: { role: "status" },
@@ -150,6 +152,7 @@ class ComparePage {
       this.problem,
       h("div", { class: "card" }, this.controls, this.noEpochs, this.chart, this.chartNote),
       h("div", { class: "card" }, this.table),
+      h("div", { class: "card" }, this.stats.node),
       this.idsForm());
     this.syncControls();
   }
@@ -229,6 +232,8 @@ class ComparePage {
       + (grouped ? ` in ${series.length} series (${grouped} seed group${grouped > 1 ? "s" : ""})` : "")
       + (this.anyActive() ? " · updating live" : "");
     drawTable(this.table, series, differing, this.data.metricsById, this.options);
+    this.stats.update({ groups: this.data.groups, runs, series, differing, metric: this.options.metric,
+      metricLabel: METRICS.find(([k]) => k === this.options.metric)[1] });
     // Before the first epoch: say so, rather than drawing empty axes; the chart appears with the first epoch.
     const anyEpoch = this.data.metrics.some((m) => m.epoch.length);
     this.noEpochs.hidden = anyEpoch;

@@ -1,0 +1,67 @@
+"""Statistics on the pages: the compare page's intervals, a two-group test and the seeds planner; a table
+cell's verdict against the paper, and the Reproduce dialog's seeds a cell needs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from playwright.sync_api import expect
+
+from backend import store
+from backend.db import get_engine, session_scope
+from backend.settings import Settings
+from backend.tables.profiles import table_specs
+
+from .runs import create_seeds, finished, tiny_spec
+
+T1 = "shake_shake_table1_cifar10"
+CELL = "s-s-i:2x96d"  # the paper: 2.86
+
+
+def test_compare_shows_each_groups_interval_and_tests_two_groups(page, live):
+    runs = [*create_seeds(live, "lr 0.1", tiny_spec(), [0, 1]),
+            *create_seeds(live, "lr 0.05", tiny_spec(optim={"lr": 0.05}), [0, 1])]
+    finished(live, *runs)
+    page.goto(f"/#/compare?ids={','.join(str(r['id']) for r in runs)}")
+    rows = page.locator(".interval-table tbody tr")
+    expect(rows).to_have_count(2)
+    for i in range(2):
+        expect(rows.nth(i).locator("td").nth(1)).to_have_text("2")  # n
+        expect(rows.nth(i).locator("td.interval")).to_have_text(re.compile(r"^\[-?[\d.]+, -?[\d.]+\]$"))
+    chart = page.locator("#compare-setting-chart")
+    expect(chart).to_have_attribute("data-points", "2", timeout=20_000)  # one point a setting, not a run
+    page.get_by_role("button", name="Test the difference").click()
+    verdict = page.locator(".verdict")
+    expect(verdict).to_contain_text("n = 2 and 2")
+    expect(page.locator(".two-group-figures")).to_contain_text("Mann-Whitney U rank test")
+    page.get_by_label("Difference to tell apart (Δ)").fill("0.5")
+    page.get_by_role("button", name="Plan seeds").click()
+    expect(page.locator(".plan-sentence")).to_contain_text(
+        re.compile(r"^to tell 0\.5 apart at σ [\d.]+ you need \d+ seeds a group"))
+    page.snap("compare-statistics")
+
+
+def finished_cell_runs(live, errors: list[float]) -> None:
+    """Succeeded runs of the cell's full spec written straight to the live system's database (a full run
+    trains for days), never queued, so no worker takes them."""
+    [cell] = [c for c in table_specs(T1, "full") if c.key == CELL]
+    engine = get_engine(Settings(home=live.home))
+    with session_scope(engine) as session:
+        for seed, error in enumerate(errors):
+            [run] = store.create_runs(session, [cell.spec.model_copy(update={"seed": seed})])
+            run.status, run.last_test_error, run.best_test_error = "succeeded", error, error
+            run.epochs_done, run.finished_at = run.epochs, datetime.now(UTC).replace(tzinfo=None)
+
+
+def test_a_table_cell_shows_its_verdict_and_reproduce_the_seeds_it_needs(page, live):
+    finished_cell_runs(live, [2.80, 2.90, 2.95])
+    page.goto(f"/#/tables/{T1}")
+    verdict = page.locator(f"td[data-cell='{CELL}'] .cell-verdict")
+    expect(verdict).to_contain_text("consistent with the paper")
+    expect(verdict).to_have_attribute("title", re.compile(r"2\.86 lies inside our 95% interval .* n = 3"))
+    page.get_by_role("button", name="Reproduce…").click()
+    expect(page.locator(".seeds-planner .plan-sentence")).to_contain_text(
+        re.compile(r"^to tell 0\.1 apart at σ [\d.]+ you need \d+ seeds a cell"))
+    expect(page.locator(".seeds-planner .plan-sentence")).to_contain_text("GPU-hours")
+    page.snap("table-verdict")
