@@ -185,7 +185,7 @@ class LaunchForm {
     const preset = this.catalog.presets.find((p) => p.id === id);
     if (preset) this.loadPreset(preset);
     else if (id === "") this.loadSpec(this.defaultSpec(this.spec.model.arch, this.spec.regularization.method, this.spec.dataset.name), []);
-    this.ctx.setQuery({ preset: preset ? id : "" });
+    this.ctx.setQuery({ mode: this.search ? "search" : "", preset: preset ? id : "" });
     this.drawSections();
   }
 
