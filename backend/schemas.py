@@ -298,10 +298,11 @@ class StatsCompareOut(TwoGroupComparison):
 
 
 class SeedsNeededRequest(_Body):
-    delta: float = Field(gt=0, description="the difference to tell apart, in the metric's unit (percent points "
-                                           "of error)")
-    sigma: float | None = Field(None, gt=0, description="the seed-to-seed standard deviation; null: pooled over "
-                                                        "run_ids' seed groups, or over the table's cells")
+    delta: float = Field(gt=0, allow_inf_nan=False,
+                         description="the difference to tell apart, in the metric's unit (percent points of error)")
+    sigma: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                description="the seed-to-seed standard deviation; null: pooled over run_ids' seed "
+                                            "groups, or over the table's cells")
     run_ids: RunIds | None = Field(None, description="runs whose seed groups give sigma and, without a table, "
                                                      "the groups whose cost is counted")
     metric: StatsMetric = "test_error"

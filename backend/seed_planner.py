@@ -7,6 +7,7 @@ this installation's finished runs measured, and the labelled FLOPs estimate for 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ class GroupValues:
 
 
 def _value(columns: dict[str, list], metric: str, epoch: str) -> float | None:
-    values = [v for v in columns.get(metric) or [] if v is not None]
+    values = [v for v in columns.get(metric) or [] if v is not None and math.isfinite(v)]
     if not values:
         return None
     return min(values) if epoch == "best" else values[-1]

@@ -47,10 +47,10 @@ def _interval(mean: float, sem: float, df: int) -> tuple[float, float]:
 
 
 def summarize(values: Iterable[float | None]) -> SeedStats | None:
-    """The statistics of one value per seed; None (missing) values are counted in `missing`, not in n.
-    None when no value is there at all."""
+    """The statistics of one value per seed; None (missing) values, and the NaN or infinite losses of a run
+    that diverged, are counted in `missing`, not in n. None when no value is there at all."""
     given = list(values)
-    xs = [float(v) for v in given if v is not None and not math.isnan(v)]
+    xs = [float(v) for v in given if v is not None and math.isfinite(v)]
     missing = len(given) - len(xs)
     if not xs:
         return None
@@ -151,7 +151,8 @@ def power_two_sample(n: int, effect: float, alpha: float) -> float:
     df = 2 * n - 2
     critical = float(dist.t.ppf(1 - alpha / 2, df))
     noncentrality = effect * math.sqrt(n / 2)
-    return float(dist.nct.sf(critical, df, noncentrality) + dist.nct.cdf(-critical, df, noncentrality))
+    power = float(dist.nct.sf(critical, df, noncentrality) + dist.nct.cdf(-critical, df, noncentrality))
+    return 1.0 if math.isnan(power) else power  # scipy's nct gives NaN far out in the tail, where power is 1
 
 
 def seeds_needed(*, sigma: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> SeedsNeeded:

@@ -46,9 +46,9 @@ def test_zero_spread_gives_a_zero_width_interval_with_a_warning():
 
 
 def test_runs_missing_the_metric_are_left_out_of_n_and_counted():
-    s = summarize([3.0, None, 3.2, float("nan")])
-    assert s.n == 2 and s.missing == 2 and s.mean == pytest.approx(3.1)
-    assert "2 runs without this metric left out" in s.note
+    s = summarize([3.0, None, 3.2, float("nan"), float("inf")])  # NaN and inf: a loss that diverged
+    assert s.n == 2 and s.missing == 3 and s.mean == pytest.approx(3.1)
+    assert "3 runs without this metric left out" in s.note
     assert summarize([None, None]) is None and summarize([]) is None
 
 
@@ -167,3 +167,8 @@ def test_the_pooled_sigma_weights_groups_by_their_degrees_of_freedom():
     ss = sum((x - statistics.fmean(a)) ** 2 for x in a) + sum((x - statistics.fmean(b)) ** 2 for x in b)
     assert (df, used) == (3, 2) and sigma == pytest.approx(math.sqrt(ss / 3))
     assert pooled_sigma([(1, None)]) is None
+
+
+def test_a_huge_effect_needs_the_minimum_of_two_seeds_with_full_power():
+    need = seeds_needed(sigma=1e-300, delta=1e300)
+    assert need.per_group == 2 and need.achieved_power == 1.0
