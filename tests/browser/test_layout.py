@@ -27,7 +27,7 @@ def a_run(live):
 def test_narrow_window_has_no_horizontal_overflow(page, a_run, name, path, ready):
     page.set_viewport_size(NARROW)
     page.goto(path.format(id=a_run["id"]))
-    expect(page.locator(ready).first).to_be_visible()
+    expect(page.locator(ready).first).to_be_visible(timeout=20_000)  # Plotly (4.8 MB) on a busy machine
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     page.snap(f"narrow-{name}")
     assert overflow <= 0, f"{name}: {overflow}px wider than the window"
