@@ -11,7 +11,9 @@ from scipy import stats as sps
 
 from backend import store
 from backend.db import session_scope
+from backend.searches.advance import advance_searches
 from backend.tables.profiles import table_specs
+from tests.integration.test_searches import create, runs_of, search, train
 from tests.integration.test_seed_groups import add_run
 from tests.live import TINY_SPEC
 from worker.engine.spec import parse_spec
@@ -214,3 +216,17 @@ def test_a_cell_with_one_run_says_there_is_no_interval_and_a_repeated_seed_count
     r = table_cell(platform, "s-s-i:2x64d")["reproduced"]
     assert (r["count"], r["run_ids"], r["mean"]) == (1, [latest], 3.0)
     assert r["ci95"] is None and r["verdict"] is None and r["note"] == "one run: no interval"
+
+
+# ------------------------------------------------------------------------------------------- searches
+
+def test_a_search_proposal_has_its_seeds_interval(platform):
+    created = create(platform, seeds=2, max_runs=2)
+    advance_searches(platform.engine)
+    for run, values in zip(runs_of(platform, created["id"]), ([30.0, 10.0], [30.0, 20.0]), strict=True):
+        train(platform, run["id"], [*values, *values])
+    advance_searches(platform.engine)
+    [proposal] = search(platform, created["id"])["proposal_list"]
+    stats = proposal["stats"]
+    assert proposal["state"] == "complete" and (stats["n"], stats["mean"]) == (2, proposal["value"]) == (2, 15.0)
+    assert stats["ci95"] == pytest.approx(sps.t.interval(0.95, 1, loc=15.0, scale=sps.sem([10.0, 20.0])))
