@@ -551,7 +551,7 @@ function mountPicker(root, ctx) {
       h("td", {}, statusBadge(run.status)),
       h("td", {}, h("a", { href: `#/runs/${run.id}`, class: "run-name", text: `#${run.id} ${run.name}` })),
       h("td", { text: `${modelName(run.spec.model)} · ${methodLabel(run.method)}` }),
-      h("td", { class: "num", text: percent(run.best_test_error) })))))));
+      h("td", { class: "num", title: "test error at the last epoch", text: percent(run.last_test_error) })))))));
   }).catch((error) => { if (!isAbort(error)) clear(list, errorBox(error, { title: "The latest runs could not be loaded" })); });
   return null;
 }
