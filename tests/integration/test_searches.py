@@ -106,7 +106,7 @@ def test_every_bad_input_is_a_422_naming_the_field_and_stores_nothing(platform):
 # ------------------------------------------------------------------------------------------ proposing
 
 def test_a_search_proposes_ordinary_runs_up_to_max_concurrent_and_learns_each_result(platform):
-    created = create(platform)
+    created = create(platform, sampler="tpe")  # two random proposals, then TPE with the constant liar
     assert created["status"] == "running" and created["proposal_list"] == []
     advance_searches(platform.engine)
     first = runs_of(platform, created["id"])
