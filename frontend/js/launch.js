@@ -364,7 +364,7 @@ class LaunchForm {
         ids = [(await api.createRun({ spec, name, tags, notes: this.meta.notes })).id];
       } else {
         const experiment = await this.withSpecErrors(spec, () => api.createExperiment({
-          name: name || `${modelName(spec.model)} ${methodLabel(spec.regularization.method)}`, spec, seeds, tags, notes: this.meta.notes }));
+          name: name || `${datasetLabel(spec.dataset.name)} ${modelName(spec.model)} ${methodLabel(spec.regularization.method)}`, spec, seeds, tags, notes: this.meta.notes }));
         toast(`Queued ${experiment.runs.length} runs (experiment ${experiment.id}).`);
         ids = experiment.runs.map((r) => r.id);
       }

@@ -51,3 +51,16 @@ def test_runs_list_fits_a_900px_window(page, a_run):
     box = page.get_by_role("button", name=f"Re-run run {a_run['id']} with a new seed").bounding_box()
     assert box["x"] + box["width"] <= 900
     page.snap("runs-900")
+
+
+def test_chart_toolbar_leaves_the_legend_clear(page, a_run):
+    """Plotly's toolbar sits at the top right of a chart; the run page's legends keep out of its way."""
+    page.goto(f"/#/runs/{a_run['id']}")
+    chart = page.locator("#chart-loss")
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=20_000)
+    chart.hover()
+    expect(chart.locator(".modebar").first).to_be_visible()
+    legend, toolbar = chart.locator("g.legend").first.bounding_box(), chart.locator(".modebar").first.bounding_box()
+    apart = (legend["x"] + legend["width"] <= toolbar["x"] or toolbar["x"] + toolbar["width"] <= legend["x"]
+             or legend["y"] + legend["height"] <= toolbar["y"] or toolbar["y"] + toolbar["height"] <= legend["y"])
+    assert apart, f"legend {legend} under the toolbar {toolbar}"
