@@ -28,9 +28,13 @@ export function seedsPlanner(table, useSeeds) {
   const sigma = h("input", { id: "plan-cell-sigma", type: "number", step: "any", min: 0, style: "max-width: 120px", attrs: { placeholder: "pooled" } });
   const out = h("div", { class: "plan-result", attrs: { "aria-live": "polite" } });
   let timer = null;
+  // σ pooled over the cells needs one with two finished seeds; without one, ask for σ rather than for a 422.
+  const measured = table.rows.some((row) => row.cells.some((c) => c?.reproduced?.std != null));
+  const noSigma = () => h("p", { class: "hint", text: "No cell has two finished seeds yet to measure the seeds' spread: enter σ." });
   const plan = async () => {
     const body = { delta: Number(delta.value), table_id: table.id, profile: table.profile.name };
     if (sigma.value !== "") body.sigma = Number(sigma.value);
+    else if (!measured) { clear(out, noSigma()); return; }
     try {
       const r = await api.seedsNeeded(body);
       const n = r.needed.per_group;
@@ -39,9 +43,7 @@ export function seedsPlanner(table, useSeeds) {
         : h("p", { class: "hint", text: `More than the ${MAX_SEEDS_PER_REQUEST} seeds one request queues.` }));
     } catch (error) {
       const sigmaMissing = error.fields?.some((f) => f.field === "sigma");
-      clear(out, sigmaMissing
-        ? h("p", { class: "hint", text: "No cell has two finished seeds yet to measure the seeds' spread: enter σ." })
-        : errorBox(error, { title: "No plan" }));
+      clear(out, sigmaMissing ? noSigma() : errorBox(error, { title: "No plan" }));
     }
   };
   for (const input of [delta, sigma]) input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(plan, 300); });
