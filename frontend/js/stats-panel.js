@@ -6,7 +6,7 @@
 import { api } from "./api.js";
 import { baseLayout, loadPlotly, PLOT_CONFIG } from "./charts.js";
 import { clear, errorBox, h, uniqueId } from "./dom.js";
-import { DASH, fixed, number, specValue } from "./format.js";
+import { DASH, fixed, specValue } from "./format.js";
 import { fieldLabel } from "./labels.js";
 import { getPath } from "./spec-paths.js";
 
@@ -179,7 +179,7 @@ export function planResult(r) {
     h("p", { class: "plan-sentence", text: `${r.sentence}.` }),
     h("p", { class: "hint", text: `σ ${fixed(r.needed.sigma, 3)}: ${r.sigma_source}. ${r.needed.test}, α ${r.needed.alpha}, power ${r.needed.power}`
       + (r.needed.achieved_power ? ` (reached: ${fixed(r.needed.achieved_power, 3)}).` : ".")
-      + (cost ? ` ${number(cost.runs)} runs still missing; ${cost.gpu_hours_h100_estimate == null ? "no H100 estimate" : `${fixed(cost.gpu_hours_h100_estimate, 2)} GPU-hours on one H100 (an estimate from FLOPs, not measured)`}; ${cost.local_hours == null ? cost.local_basis : `${fixed(cost.local_hours, 2)} h on this installation (${cost.local_basis})`}.` : "") }));
+      + (cost ? ` The H100 figure is an estimate from the models' FLOPs, not a measurement; this installation's: ${cost.local_basis}.` : "") }));
 }
 
 function meanStd(stats) {

@@ -79,6 +79,11 @@ def _table_sigma(view: TableOut, cells: list[str] | None) -> tuple[float, int, i
     return pooled_sigma((c.reproduced.count, c.reproduced.std) for c in chosen if c.reproduced is not None)
 
 
+def _hours(hours: float) -> str:
+    """0.405, 32.1, 5,030,593: three significant digits, whole hours with separators from 100 up."""
+    return f"{hours:,.0f}" if hours >= 100 else f"{hours:.3g}"
+
+
 @router.post("/stats/seeds-needed", response_model=SeedsPlanOut, responses=NOT_FOUND,
              summary="Seeds per group (or table cell) to tell a difference delta apart at significance alpha "
                      "with the given power (two-sided two-sample t-test), from sigma or the spread of runs, and "
@@ -125,9 +130,9 @@ def seeds_plan(body: SeedsNeededRequest, request: Request, db: Db) -> SeedsPlanO
 
     sentence = needed.sentence.replace("seeds a group", f"seeds {unit}")
     if cost is not None:
-        hours = [f"{cost.gpu_hours_h100_estimate:.3g} GPU-hours on one H100 (estimate)"
+        hours = [f"{_hours(cost.gpu_hours_h100_estimate)} GPU-hours on one H100 (estimate)"
                  if cost.gpu_hours_h100_estimate is not None else None,
-                 f"{cost.local_hours:.3g} h on this installation" if cost.local_hours is not None else None]
+                 f"{_hours(cost.local_hours)} h on this installation" if cost.local_hours is not None else None]
         hours = [h for h in hours if h] or ["no speed measured or estimated"]
         sentence += f": {', '.join(hours)} for the {cost.runs} run{'s' if cost.runs != 1 else ''} still missing"
     return SeedsPlanOut(needed=needed, sigma_source=source, cost=cost, sentence=sentence)
