@@ -497,8 +497,14 @@ function seedsCell(s) {
     h("div", { text: g.summary }),
     g.seeds.length ? h("div", { class: "cell-sub", text: `counted: seed${g.seeds.length > 1 ? "s" : ""} ${g.seeds.join(", ")}` }) : null,
     left.length ? h("div", { class: "cell-sub" }, "not counted: ", left.map((n, k) => [k ? ", " : "",
-      h("span", { class: "nowrap", title: n.detail, text: `#${n.run_id} (${n.reason === "duplicate seed" ? `seed ${n.seed} again` : n.detail.split(",")[0]})` })])) : null,
+      h("span", { class: "nowrap", title: n.detail, text: `#${n.run_id} (${n.reason === "duplicate seed" ? duplicateNote(s, n) : n.detail.split(",")[0]})` })])) : null,
   ];
+}
+
+/** "seed 0 again, #14 counted": which run stands for a seed that ran twice. */
+function duplicateNote(s, n) {
+  const used = s.counted.find((r) => r.seed === n.seed);
+  return `seed ${n.seed} again${used ? `, #${used.id} counted` : ""}`;
 }
 
 function spread(stats, winner = false) {

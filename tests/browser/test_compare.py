@@ -94,7 +94,7 @@ def test_a_seed_group_counts_only_finished_runs_with_distinct_seeds(page, live):
     rows = page.locator(".compare-table tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("2 runs, 1 counted: 1 duplicate seed")
-    expect(rows.nth(0)).to_contain_text(f"#{done['id']} (seed 0 again)")  # the later run is the one counted
+    expect(rows.nth(0)).to_contain_text(f"#{done['id']} (seed 0 again, #{again['id']} counted)")  # the latest
     expect(rows.nth(1)).to_contain_text("2 runs, 0 counted: 2 not finished")
     expect(rows.nth(1).locator("td").nth(1)).to_have_text("—")  # no statistics over unfinished runs
     page.wait_for_selector("#compare-chart[data-drawn]")
