@@ -44,7 +44,8 @@ def test_form_shows_only_the_fields_of_the_chosen_arch_and_method(page):
 
 def test_preset_fills_the_form(page):
     page.goto("/#/launch")
-    page.get_by_label("Preset").select_option(label="ShakeDrop PyramidNet-272 α200 + Random Erasing (CIFAR-10; paper 2.31%)")
+    page.get_by_label("Preset").select_option(
+        label="ShakeDrop PyramidNet-272 α200 + Random Erasing (CIFAR-10; paper 2.31%)")
     expect(page.get_by_label("Depth", exact=True)).to_have_value("272")
     expect(page.get_by_label("Alpha", exact=True)).to_have_value("200")
     expect(page.get_by_label("Regularization", exact=True)).to_have_value("shakedrop")
