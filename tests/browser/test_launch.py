@@ -75,7 +75,7 @@ def test_launched_shakedrop_run_curve_grows_live(page, live):
         time.sleep(0.25)
     assert seen and seen[-1] == EPOCHS, f"the curve never reached {EPOCHS} points: {seen}"
     assert len(seen) >= 2 and seen == sorted(seen), f"the curve did not grow while the run trained: {seen}"
-    expect(page.locator(".page-head .status")).to_have_text(re.compile("succeeded", re.I))
+    expect(page.locator(".page-head .status")).to_have_text(re.compile("succeeded", re.I), timeout=60_000)
     expect(page.get_by_text("Test error (last epoch)")).to_be_visible()
     page.snap("run-page")
 

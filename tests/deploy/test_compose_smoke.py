@@ -4,7 +4,7 @@ The commands and environments come from docker-compose.yml itself (through `dock
 these tests break when the file's commands or settings do. Moved to this machine are only what must be:
 the addresses of PostgreSQL and Redis (this machine's, a fresh database and a queue of the test's own),
 the volume paths (under the test's folder) and the api's port (8000 may be taken here). The api and the
-migration run without any module that the api image lacks (the engine's torch, numpy...), as in their
+migration run without any module that the api image lacks (the engine's torch, torchvision...), as in their
 image.
 """
 
@@ -85,7 +85,7 @@ class Deployment:
 @pytest.fixture(scope="module")
 def api_image_blocker(tmp_path_factory) -> Path:
     absent = modules_outside(image_requirements())
-    assert {"torch", "numpy"} <= set(absent)
+    assert {"torch", "torchvision"} <= set(absent)
     blocker = write_import_blocker(tmp_path_factory.mktemp("api-image"), absent)
     probe = subprocess.run([sys.executable, "-c", "import backend.settings, torch"], cwd=ROOT, capture_output=True,
                            text=True, env={**os.environ, "PYTHONPATH": str(blocker)}, timeout=60)

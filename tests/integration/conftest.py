@@ -40,5 +40,6 @@ def make_settings(kind: str, tmp_path, request, **overrides) -> Settings:
 @pytest.fixture(params=["sqlite", "postgres"])
 def platform(request, tmp_path):
     settings = make_settings(request.param, tmp_path, request, broker_timeout_seconds=1)
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:  # the lifespan migrates the database
+    # The lifespan migrates the database; "localhost" is a Host the app answers to (the Host allow-list).
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         yield Platform(settings, client, get_engine(settings))

@@ -229,7 +229,7 @@ def keyed(request, tmp_path):
     from tests.integration.conftest import make_settings
 
     settings = make_settings("sqlite", tmp_path, request, api_key="s3cret")
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         yield client
 
 

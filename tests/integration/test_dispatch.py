@@ -71,7 +71,7 @@ def test_cancel_of_a_running_run_reaches_its_worker_through_the_heartbeat(platfo
 
 def test_a_silent_worker_s_run_is_requeued_then_failed_after_max_attempts(request, tmp_path):
     settings = make_settings("sqlite", tmp_path, request, stale_after_seconds=0.2, max_attempts=2)
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         engine = get_engine(settings)
         run_id = client.post("/api/runs", json={"spec": TINY_SPEC}).json()["id"]
         dispatcher = Dispatcher(settings)
@@ -104,7 +104,7 @@ def test_a_stopping_worker_gives_its_run_back(platform):
 def test_with_the_broker_down_runs_are_stored_and_health_says_so(request, tmp_path):
     dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     settings = make_settings("sqlite", tmp_path, request, broker_url=dead_broker, broker_timeout_seconds=0.5)
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         started = time.monotonic()
         r = client.post("/api/runs", json={"spec": TINY_SPEC})
         assert r.status_code == 201 and r.json()["status"] == "queued"
@@ -121,7 +121,8 @@ def test_with_the_broker_down_runs_are_stored_and_health_says_so(request, tmp_pa
 def test_with_the_database_down_the_api_answers_503_plainly(request, tmp_path):
     dead_db = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/shakelab"
     settings = make_settings("sqlite", tmp_path, request, database_url=dead_db)
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False), raise_server_exceptions=False) as client:
+    app = create_app(settings, dispatch=False)
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
         for method, path, body in (("get", "/api/runs", None), ("post", "/api/runs", {"spec": TINY_SPEC}),
                                    ("get", "/api/runs/1", None), ("post", "/api/runs/1/cancel", None)):
             r = client.request(method.upper(), path, json=body)
@@ -133,7 +134,7 @@ def test_with_the_database_down_the_api_answers_503_plainly(request, tmp_path):
 
 def test_runs_whose_messages_the_broker_lost_are_published_again(request, tmp_path):
     settings = make_settings("postgres", tmp_path, request, stale_after_seconds=0.3)
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         run_id = client.post("/api/runs", json={"spec": TINY_SPEC}).json()["id"]
         dispatcher = Dispatcher(settings)
         assert dispatcher.run_once()["published"] == [run_id]

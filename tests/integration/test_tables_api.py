@@ -100,7 +100,8 @@ def lab(request, tmp_path):
     url = f"sqlite:///{tmp_path / 'shakelab.db'}" if request.param == "sqlite" else \
         request.getfixturevalue("postgres_url")
     settings = make_lab(tmp_path, url)
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:  # its lifespan migrates the database
+    # Its lifespan migrates the database.
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         yield Lab(client, get_engine(settings))
 
 
@@ -660,7 +661,7 @@ def test_a_bad_profile_format_or_body_is_422_naming_the_field(lab, method, path,
 
 def test_reproduce_needs_the_api_key_except_for_a_dry_run(tmp_path):
     settings = make_lab(tmp_path, f"sqlite:///{tmp_path / 'keyed.db'}").model_copy(update={"api_key": "k3y"})
-    with TestClient(base_url="http://localhost", app=create_app(settings, dispatch=False)) as client:
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
         path = f"/api/tables/{NASNET}/reproduce"
         assert client.post(path, json={"seeds": 1}).status_code == 401
         assert client.post(path, json={"seeds": 1}, headers={"Authorization": "Bearer wrong"}).status_code == 401
