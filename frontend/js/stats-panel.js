@@ -18,11 +18,12 @@ export function statsPanel() {
   const intervals = h("div");
   const plotBox = h("div", { class: "chart", id: "compare-setting-chart", attrs: { role: "img", "aria-label": "One point per setting with its 95% interval" } });
   const plotHead = h("div");
+  const parallelBox = h("div", { class: "chart", id: "compare-parallel-chart", attrs: { role: "img", "aria-label": "Parallel coordinates: one line per setting, its differing fields against its mean and interval" } });
   const twoGroups = h("div");
   const planner = h("div");
   const node = h("section", { class: "stats-panel", attrs: { "aria-label": "Statistics over seeds" } },
     h("h2", { text: "Statistics over seeds" }), intervals,
-    h("h3", { text: "One point per setting" }), plotHead, plotBox,
+    h("h3", { text: "One point per setting" }), plotHead, plotBox, parallelBox,
     h("h3", { text: "Two groups" }), twoGroups,
     h("h3", { text: "How many seeds?" }), planner);
   let context = null;
@@ -42,6 +43,7 @@ export function statsPanel() {
     state.rows = rows;
     drawIntervals();
     drawSettingPlot();
+    drawParallel();
     drawTwoGroups();
     if (!planner.childElementCount) drawPlanner();
   }
@@ -100,6 +102,33 @@ export function statsPanel() {
     const Plotly = await loadPlotly();
     await Plotly.react(plotBox, [trace], layout, PLOT_CONFIG);
     plotBox.dataset.points = String(withStats.length);
+  }
+
+  /** Every differing field at once: one line per setting with results, ending in its n, mean and interval. */
+  async function drawParallel() {
+    const { rows, differing, metricLabel } = context;
+    const withStats = rows.filter((r) => r.stats?.last);
+    const fields = differing.filter((p) => withStats.some((r) => getPath(r.runs[0].spec, p) !== undefined));
+    parallelBox.hidden = withStats.length < 2 || !fields.length;
+    if (parallelBox.hidden) return;
+    const last = withStats.map((r) => r.stats.last);
+    const dimensions = fields.map((path) => {
+      const values = withStats.map((r) => getPath(r.runs[0].spec, path));
+      if (values.every((v) => typeof v === "number")) return { label: fieldLabel(path), values };
+      const names = [...new Set(values.map((v) => specValue(v)))];  // categories as positions with their names
+      return { label: fieldLabel(path), values: values.map((v) => names.indexOf(specValue(v))),
+        tickvals: names.map((_, i) => i), ticktext: names };
+    });
+    dimensions.push({ label: "seeds (n)", values: last.map((st) => st.n) },
+      { label: `${metricLabel}, mean`, values: last.map((st) => st.mean) },
+      { label: "± 95% CI", values: last.map((st) => (st.ci95 ? (st.ci95[1] - st.ci95[0]) / 2 : 0)) });
+    const trace = { type: "parcoords", dimensions,
+      line: { color: last.map((st) => st.mean), colorscale: "Viridis", reversescale: true, showscale: true } };
+    const layout = baseLayout({ legend: false });
+    layout.margin = { l: 60, r: 40, t: 50, b: 30 };
+    const Plotly = await loadPlotly();
+    await Plotly.react(parallelBox, [trace], layout, PLOT_CONFIG);
+    parallelBox.dataset.lines = String(withStats.length);
   }
 
   function drawTwoGroups() {

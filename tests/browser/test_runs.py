@@ -50,7 +50,8 @@ def test_unknown_run_is_said_plainly(page):
 
 
 def test_rerun_with_a_new_seed_and_the_seed_count_on_the_run_page(page, live):
-    [run] = finished(live, create_run(live, tiny_spec(optim={"epochs": 2}), tags=["browser-new-seed"]))
+    # A learning rate of its own: no other test's runs share this spec key and join its seed group.
+    [run] = finished(live, create_run(live, tiny_spec(optim={"epochs": 2, "lr": 0.0123}), tags=["browser-new-seed"]))
     page.goto(f"/#/runs/{run['id']}")
     page.get_by_role("button", name=f"Re-run run {run['id']} with a new seed").click()
     page.wait_for_url(lambda url: re.search(r"#/runs/\d+$", url) and not url.endswith(f"/{run['id']}"))

@@ -31,6 +31,9 @@ def test_compare_shows_each_groups_interval_and_tests_two_groups(page, live):
         expect(rows.nth(i).locator("td.interval")).to_have_text(re.compile(r"^\[-?[\d.]+, -?[\d.]+\]$"))
     chart = page.locator("#compare-setting-chart")
     expect(chart).to_have_attribute("data-points", "2", timeout=20_000)  # one point a setting, not a run
+    parallel = page.locator("#compare-parallel-chart")
+    expect(parallel).to_have_attribute("data-lines", "2", timeout=20_000)  # parallel coordinates: a line a setting
+    assert "seeds (n)" in parallel.evaluate("el => el.data[0].dimensions.map((d) => d.label).join('|')")
     page.get_by_role("button", name="Test the difference").click()
     verdict = page.locator(".verdict")
     expect(verdict).to_contain_text("n = 2 and 2")
