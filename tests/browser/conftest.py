@@ -10,12 +10,17 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.live import ROOT, LiveSystem
 
 from .chromium import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ConsoleWatch
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+# The whole suite keeps both cores busy (live APIs, workers training): 5 s, Playwright's default for
+# `expect`, is too short for a page that waits on a training run's next poll.
+expect.set_options(timeout=15_000)
 
 
 def pytest_collection_modifyitems(items):
