@@ -243,7 +243,11 @@ def test_an_api_key_guards_every_state_change(keyed):
     ok = keyed.post("/api/runs", json=run_body, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 201
     assert keyed.post(f"/api/runs/{ok.json()['id']}/cancel").status_code == 401
+    assert keyed.post(f"/api/runs/{ok.json()['id']}/rerun", json={"new_seed": True}).status_code == 401
+    assert keyed.post("/api/searches", json={"name": "x", "spec": TINY_SPEC}).status_code == 401
+    assert keyed.post("/api/searches/1/stop", json={"running": "cancel"}).status_code == 401
     assert keyed.get(f"/api/runs/{ok.json()['id']}").json()["status"] == "queued"
+    assert keyed.get("/api/runs").json()["total"] == 1 and keyed.get("/api/searches").json() == []
 
 
 def test_catalog_offers_every_arch_method_and_a_shakedrop_pyramidnet_preset(platform):

@@ -16,7 +16,7 @@ from ...searches.schemas import (
     SearchSummary,
     validate_search,
 )
-from ..deps import PathId, db_session, require_api_key, wake_dispatcher
+from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["searches"])
 
@@ -42,7 +42,7 @@ def dry_run(body: SearchCreate) -> SearchCost:
 
 @router.get("/searches", response_model=list[SearchSummary], summary="Searches, newest first")
 def list_searches(db: Db, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> list[SearchSummary]:
+                  offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[SearchSummary]:
     return [report.summary(db, s) for s in searches.find_searches(db, limit=limit, offset=offset)]
 
 
