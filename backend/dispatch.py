@@ -6,7 +6,8 @@ Each pass (every few seconds, or at once when a run is created) it
 - requeues running runs whose heartbeat went stale, so that another worker resumes them;
 - publishes again the queued runs whose message is gone (the broker's queue is empty, yet they were
   published long ago: a broker restarted without persistence lost them);
-- advances every active search (backend/searches/advance.py): settles, prunes and proposes runs.
+- advances every active search (backend/searches/advance.py): settles, prunes and proposes runs;
+- hands the runs and searches that ended to the alerts (backend/alerts.py), when a webhook is set.
 Every step is a conditional update, so several API processes can run dispatchers side by side.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from worker.celery_app import TRAIN_TASK, celery_for
 
+from .alerts import Alerts
 from .db import get_engine, migrate
 from .models import utcnow
 from .searches.advance import advance_searches
@@ -39,6 +41,7 @@ class Dispatcher:
         self.celery = celery_for(settings)
         self.migrated = migrated
         self.broker_up: bool | None = None
+        self.alerts = Alerts(settings, self.engine)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,6 +55,7 @@ class Dispatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.alerts.stop()
 
     def wake(self) -> None:
         """Dispatch now (a run was just created)."""
@@ -82,6 +86,7 @@ class Dispatcher:
         # Searches first: the runs they propose are published in this same pass.
         outcome["searches"] = advance_searches(self.engine)
         outcome["published"] = self.publish_pending()
+        outcome["alerts"] = self.alerts.collect()
         return outcome
 
     def broker_queue_empty(self) -> bool:

@@ -115,6 +115,11 @@ class Run(Base):
     images_per_second: Mapped[float | None] = mapped_column(Float)
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
+    # Archived runs leave the default runs list (a filter shows them); nothing else changes.
+    archived_at: Mapped[datetime | None] = mapped_column(index=True)
+    # When its end was announced to SHAKELAB_WEBHOOK_URL (backend/alerts.py); claimed once, by one dispatcher.
+    alerted_at: Mapped[datetime | None] = mapped_column()
+
     experiment: Mapped[Experiment | None] = relationship(back_populates="runs")
     tags: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
                                               order_by="RunTag.tag")
@@ -191,6 +196,7 @@ class Search(Base):
     proposals_made: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    alerted_at: Mapped[datetime | None] = mapped_column()  # as Run.alerted_at
 
     proposals: Mapped[list[SearchProposal]] = relationship(back_populates="search", order_by="SearchProposal.number",
                                                            cascade="all, delete-orphan")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -137,6 +137,8 @@ class RunOut(BaseModel):
     error: str | None
     download: RunDownload | None = Field(None, description="in GET /api/runs/{id}: the dataset its worker is "
                                                            "downloading before the first epoch, if any")
+    archived_at: datetime | None = Field(None, description="when it was archived; null for a run in the default "
+                                                           "list")
 
     @classmethod
     def of(cls, run) -> RunOut:
@@ -149,9 +151,38 @@ class RunOut(BaseModel):
         })
 
 
+class RunEdit(_Body):
+    """What PATCH /api/runs/{id} may change: what a person wrote about the run, and whether it is archived.
+    Fields left out stay as they are; the spec never changes (re-run it instead)."""
+    name: Name | None = None
+    tags: list[Tag] | None = Field(None, max_length=20, description="the run's whole new set of tags")
+    notes: str | None = Field(None, max_length=10_000)
+    archived: bool | None = Field(None, description="true: leave the default runs list; false: restore")
+
+
 class RunPage(BaseModel):
     total: int
     runs: list[RunOut]
+
+
+class QueuedRun(BaseModel):
+    position: int = Field(description="1 is the next run a free worker takes")
+    waited_seconds: float = Field(description="since it was created (a run given back by its worker counts its time "
+                                                "before that too)")
+    published: bool = Field(description="handed to the broker; false while the broker is unreachable")
+    run: RunOut
+
+
+class QueueOut(BaseModel):
+    total: int = Field(description="queued runs, all of them (the list may be cut at `limit`)")
+    runs: list[QueuedRun]
+
+    @classmethod
+    def of(cls, runs, total: int) -> QueueOut:
+        now = datetime.now(timezone.utc)
+        return cls(total=total, runs=[
+            QueuedRun(position=i + 1, waited_seconds=max(0.0, (now - run.created_at).total_seconds()),
+                      published=run.dispatched_at is not None, run=RunOut.of(run)) for i, run in enumerate(runs)])
 
 
 class MetricOut(BaseModel):
@@ -398,6 +429,16 @@ class WorkerDatasets(BaseModel):
     downloads: list[WorkerDownload] = Field(description="downloads its runs are waiting on now")
 
 
+class WorkerRun(BaseModel):
+    id: int
+    name: str
+    epochs_done: int
+    epochs: int
+    progress: float
+    last_test_error: float | None
+    heartbeat_at: datetime | None
+
+
 class WorkerOut(BaseModel):
     name: str = Field(description="host[/gpuN]#pid")
     gpu: str | None
@@ -408,6 +449,10 @@ class WorkerOut(BaseModel):
     alive: bool = Field(description="seen within SHAKELAB_STALE_AFTER_SECONDS and not stopped")
     datasets: WorkerDatasets | None = Field(description="what it reports of its data directory (null from a "
                                                         "worker older than this report)")
+    state: Literal["training", "idle", "stale", "stopped"] = Field(
+        "idle", description="training: it holds a running run; stale: silent past SHAKELAB_STALE_AFTER_SECONDS "
+                            "without saying it stopped (killed, or its machine is down)")
+    runs: list[WorkerRun] = Field(default_factory=list, description="the runs it trains now")
 
 
 class DatasetAvailability(BaseModel):

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         (), description="Host names the API answers to; default: SHAKELAB_HOST and localhost")
     trusted_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="other origins (https://name:port) whose pages may change state")
+    webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook: a message when a run "
+                                                       "succeeds, fails or diverges, and when a search ends")
+    public_url: str | None = Field(None, description="the dashboard's address in alerts' links; default "
+                                                     "http://SHAKELAB_HOST:SHAKELAB_PORT")
     queue: str = Field("shakelab", description="the Celery queue that carries 'run N is ready'")
 
     heartbeat_seconds: float = Field(5.0, gt=0, description="how often a worker marks its run alive")
@@ -66,6 +70,13 @@ class Settings(BaseSettings):
             return list(self.allowed_hosts)
         own = [] if self.host in ("0.0.0.0", "::", "") else [self.host]
         return list(dict.fromkeys([*own, "localhost", "127.0.0.1", "[::1]"]))
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def home_dir(self) -> Path:

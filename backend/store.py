@@ -20,21 +20,37 @@ from sqlalchemy.orm import Session
 from worker.engine.spec import RunSpec
 
 from .db import session_scope
-from .models import FINISHED, METRIC_FIELDS, VALIDATION_FIELDS, Experiment, Metric, Run, RunTag, Worker, utcnow
+from .models import (
+    FINISHED,
+    METRIC_FIELDS,
+    VALIDATION_FIELDS,
+    Experiment,
+    Metric,
+    Run,
+    RunTag,
+    Search,
+    Worker,
+    utcnow,
+)
 
 __all__ = [
     "spec_key", "default_run_name", "create_runs", "create_experiment", "next_unused_seed", "rerun",
     "find_runs", "get_run", "get_metrics", "metrics_of",
     "METRIC_COLUMNS",
-    "request_cancel",
+    "request_cancel", "edit_run", "set_archived", "delete_run", "queued_runs",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "finish_cancelled", "release_run", "runs_to_dispatch",
     "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "worker_seen", "worker_stopped", "find_workers",
-    "NotFound",
+    "runs_by_worker",
+    "NotFound", "Conflict",
 ]
 
 
 class NotFound(LookupError):
     pass
+
+
+class Conflict(RuntimeError):
+    """The request cannot be met in the run's present state (409): deleting a run that still trains."""
 
 
 # Fields added to the spec after keys were first stored, with the value that means "as before": at that
@@ -134,9 +150,13 @@ RUN_ORDER = {
 def find_runs(session: Session, *, status: list[str] | None = None, tag: str | None = None,
               arch: str | None = None, method: str | None = None, dataset: str | None = None,
               experiment_id: int | None = None, spec_key_: str | None = None, ids: list[int] | None = None,
-              search_id: int | None = None,
+              search_id: int | None = None, archived: bool | None = None,
               order: str = "created", limit: int = 100, offset: int = 0) -> tuple[list[Run], int]:
+    """Runs matching every filter given; `archived`: False only the active runs, True only the archived ones,
+    None both."""
     query: Select = select(Run)
+    if archived is not None:
+        query = query.where(Run.archived_at.is_not(None) if archived else Run.archived_at.is_(None))
     if status:
         query = query.where(Run.status.in_(status))
     if tag:
@@ -197,6 +217,57 @@ def request_cancel(session: Session, run_id: int, *, status: str = "cancelled", 
     session.flush()
     session.refresh(run)
     return run
+
+
+def edit_run(session: Session, run_id: int, *, name: str | None = None, tags: Iterable[str] | None = None,
+             notes: str | None = None) -> Run:
+    """Change what a person wrote about a run (never its spec): the fields given, the others as they are."""
+    run = get_run(session, run_id)
+    if name is not None:
+        run.name = name
+    if notes is not None:
+        run.notes = notes
+    if tags is not None:
+        wanted = set(tags)
+        kept = [t for t in run.tags if t.tag in wanted]
+        run.tags = kept + [RunTag(tag=t) for t in sorted(wanted - set(run.tag_names))]
+    session.flush()
+    session.refresh(run)
+    return run
+
+
+def set_archived(session: Session, run_id: int, archived: bool) -> Run:
+    """Archive a run (it leaves the default runs list) or restore it; archiving twice keeps the first date."""
+    run = get_run(session, run_id)
+    if archived and run.archived_at is None:
+        run.archived_at = utcnow()
+    elif not archived:
+        run.archived_at = None
+    session.flush()
+    return run
+
+
+def delete_run(session: Session, run_id: int) -> Run:
+    """Remove a finished run with its tags and metrics (the caller removes its files). A queued or running
+    run is refused: cancel it first, so that no worker writes to a run that no longer exists."""
+    run = get_run(session, run_id)
+    if run.status not in FINISHED:
+        raise Conflict(f"run {run_id} is {run.status}: cancel it first, then delete it once it has stopped")
+    if run.search_id is not None:
+        search_status = session.scalar(select(Search.status).where(Search.id == run.search_id))
+        if search_status not in (None, "finished"):
+            raise Conflict(f"run {run_id} belongs to search {run.search_id}, which is still {search_status}: its "
+                           "sampler learns from this run; delete it once the search has finished")
+    session.delete(run)
+    session.flush()
+    return run
+
+
+def queued_runs(session: Session, limit: int = 200) -> tuple[list[Run], int]:
+    """Queued runs in the order workers take them (the dispatcher publishes by id), and how many there are."""
+    query = select(Run).where(Run.status == "queued")
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    return list(session.scalars(query.order_by(Run.id).limit(limit))), total
 
 
 # ------------------------------------------------------------------------------------------ the worker
@@ -368,6 +439,14 @@ def worker_seen(engine: Engine, name: str, *, gpu: str | None, slots: int, datas
         if not seen:
             session.add(Worker(name=name, gpu=gpu, slots=slots, started_at=now, last_seen=now, datasets=datasets))
             session.execute(Worker.__table__.delete().where(Worker.last_seen < now - FORGET_WORKERS_AFTER))
+
+
+def runs_by_worker(session: Session) -> dict[str, list[Run]]:
+    """The running runs, by the worker that holds them."""
+    out: dict[str, list[Run]] = {}
+    for run in session.scalars(select(Run).where(Run.status == "running").order_by(Run.id)):
+        out.setdefault(run.worker, []).append(run)
+    return out
 
 
 def worker_stopped(engine: Engine, name: str) -> None:

@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[GPU_LABEL_ENV] = args.gpu_label or args.gpu
     logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from .tasks import app, worker_name
+    from .tasks import app, host_and_gpu
 
     app.worker_main(["worker", "--pool=threads", f"--concurrency={args.runs_per_gpu}", "-Q", settings.queue,
-                     "-n", f"shakelab@{worker_name()}", f"--loglevel={args.loglevel}", "--without-mingle",
+                     "-n", f"shakelab@{host_and_gpu()}", f"--loglevel={args.loglevel}", "--without-mingle",
                      "--without-gossip", "--without-heartbeat"])
 
 

@@ -61,7 +61,7 @@ def _announce_presence(**_):
     global _presence
     settings = get_settings()
     engine = get_engine(settings)
-    _presence = presence = Presence(engine, f"{worker_name()}#{os.getpid()}", gpu=os.environ.get(GPU_LABEL_ENV),
+    _presence = presence = Presence(engine, worker_name(), gpu=os.environ.get(GPU_LABEL_ENV),
                                     slots=int(os.environ.get(SLOTS_ENV, "1")), data_dir=settings.resolved_data_dir,
                                     may_download=settings.download_datasets)
 
@@ -81,9 +81,15 @@ def _announce_presence(**_):
     threading.Thread(target=beat, name="shakelab-presence", daemon=True).start()
 
 
-def worker_name() -> str:
+def host_and_gpu() -> str:
     label = os.environ.get(GPU_LABEL_ENV)
     return f"{socket.gethostname()}/gpu{label}" if label is not None else socket.gethostname()
+
+
+def worker_name() -> str:
+    """host[/gpuN]#pid: what the worker's presence and the runs it claims record, so that the workers page
+    can say which run each worker trains."""
+    return f"{host_and_gpu()}#{os.getpid()}"
 
 
 @app.task(name=TRAIN_TASK)

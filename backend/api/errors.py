@@ -1,4 +1,5 @@
-"""Errors as clear JSON: 422 naming each bad field, 404 for unknown ids, 503 when the database is away."""
+"""Errors as clear JSON: 422 naming each bad field, 404 for unknown ids, 409 for a run in the wrong state, 503 when
+the database is away."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.engine.spec import SpecError, readable_error_list
 
-from ..store import NotFound
+from ..store import Conflict, NotFound
 
 log = logging.getLogger("shakelab.api")
 
@@ -55,6 +56,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound):
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict):
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

@@ -98,6 +98,26 @@ async function request(method, path, { query, body, signal, retried = false } = 
   return payload;
 }
 
+/** A run's file (checkpoint.pt, metrics.jsonl) as a Blob, with the key where the server wants one. */
+async function fetchFile(path, retried = false) {
+  const key = localStorage.getItem(KEY_STORAGE);
+  let response;
+  try {
+    response = await fetch(`/api${path}`, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
+  } catch {
+    throw new ApiError(0, "Cannot reach the ShakeLab server. Is it running?");
+  }
+  if (response.status === 401 && !retried) {
+    if (key) localStorage.removeItem(KEY_STORAGE);
+    if (await askForApiKey("This server shares its files only with its API key.")) return fetchFile(path, true);
+  }
+  if (!response.ok) {
+    const payload = await response.json().catch(() => null);
+    throw new ApiError(response.status, plainMessage(response.status, payload?.detail), payload?.detail);
+  }
+  return response.blob();
+}
+
 let catalogPromise = null;
 
 export const api = {
@@ -115,6 +135,12 @@ export const api = {
   createRun: (body) => request("POST", "/runs", { body }),
   createExperiment: (body) => request("POST", "/experiments", { body }),
   cancelRun: (id) => request("POST", `/runs/${id}/cancel`),
+  /** body: any of {name, tags, notes, archived}. */
+  editRun: (id, body) => request("PATCH", `/runs/${id}`, { body }),
+  deleteRun: (id) => request("DELETE", `/runs/${id}`),
+  runFile: (id, name) => fetchFile(`/runs/${id}/files/${name}`),
+  workers: (opts) => request("GET", "/workers", opts),
+  queue: (opts) => request("GET", "/queue", opts),
   createSearch: (body) => request("POST", "/searches", { body }),
   dryRunSearch: (body, opts) => request("POST", "/searches/dry-run", { body, ...opts }),
   listSearches: (query, opts) => request("GET", "/searches", { query, ...opts }),

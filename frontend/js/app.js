@@ -16,6 +16,7 @@ const ROUTES = [
   { pattern: /^\/searches\/(?<id>\d+)$/, nav: "searches", load: () => import("./search.js") },
   { pattern: /^\/tables$/, nav: "tables", load: () => import("./tables.js") },
   { pattern: /^\/tables\/(?<id>[\w.-]+)$/, nav: "tables", load: () => import("./table.js") },
+  { pattern: /^\/workers$/, nav: "workers", load: () => import("./workers.js") },
 ];
 
 const main = document.getElementById("main");

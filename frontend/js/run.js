@@ -7,7 +7,7 @@ import { clear, download, errorBox, h, loading, statusBadge, toast } from "./dom
 import { dateTime, duration, number, percent, relativeTime, specValue } from "./format.js";
 import { datasetLabel, methodLabel, modelName } from "./labels.js";
 import { poll } from "./poll.js";
-import { cancelButton, isActive, rerunButton } from "./run-actions.js";
+import { cancelButton, deleteRuns, isActive, rerunButton, setArchived } from "./run-actions.js";
 import { bestEpoch as chosenEpoch } from "./series.js";
 import { flattenSpec } from "./spec-paths.js";
 
@@ -138,7 +138,67 @@ export function mount(root, ctx) {
       rerunButton(run, (created) => { location.hash = `#/runs/${created.id}`; }),
       rerunButton(run, (created) => { location.hash = `#/runs/${created.id}`; }, { newSeed: true }),
       h("a", { class: "button small", href: `#/launch?from=${run.id}`, text: "Edit as new run" }),
-      view.siblings || null);
+      view.siblings || null,
+      h("button", { type: "button", class: "button small", text: "Edit name, tags, notes", onClick: editDetails }),
+      h("button", { type: "button", class: "button small", text: run.archived_at ? "Restore" : "Archive",
+        title: run.archived_at ? "Bring it back to the list of active runs" : "Take it out of the default runs list (nothing else changes)",
+        onClick: toggleArchived }),
+      isActive(run) ? null : h("button", { type: "button", class: "button small danger", text: "Delete", onClick: deleteRun }));
+  }
+
+  async function toggleArchived() {
+    if ((await setArchived([run.id], !run.archived_at)).length) {
+      run = await api.getRun(run.id);
+      drawRun();
+    }
+  }
+
+  async function deleteRun() {
+    if ((await deleteRuns([run])).length) location.hash = "#/runs";
+  }
+
+  /** A small form over the page: what a person wrote about the run. The spec never changes here. */
+  function editDetails() {
+    const name = h("input", { id: "edit-name", value: run.name, required: true, maxLength: 200 });
+    const tags = h("input", { id: "edit-tags", value: run.tags.join(", "), placeholder: "e.g. baseline, pn110", attrs: { autocomplete: "off" } });
+    const notes = h("textarea", { id: "edit-notes", rows: 5, value: run.notes, maxLength: 10000 });
+    const problem = h("div", { attrs: { role: "alert" } });
+    const dialog = h("dialog", { class: "dialog", attrs: { "aria-label": `Edit run ${run.id}` } },
+      h("form", { class: "dialog-body", onSubmit: save },
+        h("h2", { text: `Edit run #${run.id}` }),
+        h("label", { for: "edit-name", text: "Name" }), name,
+        h("label", { for: "edit-tags", text: "Tags" }), tags,
+        h("p", { class: "hint", text: "Separated by commas; letters, digits and . : + - = _" }),
+        h("label", { for: "edit-notes", text: "Notes" }), notes,
+        problem,
+        h("div", { class: "dialog-actions" },
+          h("button", { type: "button", class: "button secondary", text: "Cancel", onClick: () => dialog.close() }),
+          h("button", { type: "submit", class: "button primary", text: "Save" }))));
+    dialog.addEventListener("close", () => dialog.remove(), { once: true });
+    document.body.append(dialog);
+    dialog.showModal();
+
+    async function save(event) {
+      event.preventDefault();
+      const tagList = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
+      try {
+        run = await api.editRun(run.id, { name: name.value.trim(), tags: tagList, notes: notes.value });
+        dialog.close();
+        drawRun();
+        toast(`Run #${run.id} saved.`);
+      } catch (error) {
+        clear(problem, h("p", { class: "alert alert-error", text: error.fields.length
+          ? error.fields.map((f) => `${f.field.replace(/^tags\.\d+$/, "tags")}: ${f.message}`).join("; ") : error.message }));
+      }
+    }
+  }
+
+  async function saveFile(name) {
+    try {
+      download(`run-${run.id}-${name}`, await api.runFile(run.id, name));
+    } catch (error) {
+      toast(`Could not download ${name}: ${error.message}`);
+    }
   }
 
   function drawNotice() {
@@ -207,7 +267,13 @@ export function mount(root, ctx) {
         row("Attempts", String(run.attempts)),
         row("Epoch time", metrics.seconds.length ? `${duration(metrics.seconds.at(-1))} (last)` : "—"),
         row("Experiment", run.experiment_id ? `experiment ${run.experiment_id}` : "—"),
-        row("Spec key", h("code", { title: "runs that differ only by seed share this key", text: run.spec_key.slice(0, 12) }))),
+        row("Spec key", h("code", { title: "runs that differ only by seed share this key", text: run.spec_key.slice(0, 12) })),
+        run.archived_at ? row("Archived", time(run.archived_at)) : null,
+        row("Files", run.epochs_done ? h("div", { class: "actions" },
+          h("button", { type: "button", class: "button small", text: "checkpoint.pt", onClick: () => saveFile("checkpoint.pt"),
+            title: isActive(run) ? "The weights after the last finished epoch, with the spec" : "The final weights, with the spec (see the README to load them)" }),
+          h("button", { type: "button", class: "button small", text: "metrics.jsonl", onClick: () => saveFile("metrics.jsonl"),
+            title: "One JSON object per finished epoch" })) : "none until the first epoch ends")),
       run.notes ? [h("h3", { text: "Notes", style: "margin-top: 14px" }), h("p", { class: "notes", text: run.notes })] : null);
   }
 

@@ -5,7 +5,7 @@ import { clear, emptyState, errorBox, h, loading, statusBadge, uniqueId } from "
 import { dateTime, duration, number, percent, relativeTime } from "./format.js";
 import { archLabel, datasetLabel, methodLabel, modelName } from "./labels.js";
 import { poll } from "./poll.js";
-import { cancelButton, isActive, rerunButton } from "./run-actions.js";
+import { cancelButton, deleteRuns, isActive, rerunButton, setArchived } from "./run-actions.js";
 
 const PAGE_SIZE = 50;
 const REFRESH_MS = 2000;
@@ -18,7 +18,8 @@ const ORDER_CHOICES = [
   ["created", "Newest first"], ["-created", "Oldest first"], ["last", "Last test error"],
   ["best", "Best epoch (chosen on test)"], ["name", "Name"], ["status", "Status"],
 ];
-const FILTER_KEYS = ["status", "arch", "method", "dataset", "tag"];
+const ARCHIVED_CHOICES = [["", "Active runs"], ["true", "Archived runs"], ["any", "Active and archived"]];
+const FILTER_KEYS = ["status", "arch", "method", "dataset", "tag", "archived"];
 
 export function mount(root, ctx) {
   ctx.setTitle("Runs");
@@ -27,14 +28,17 @@ export function mount(root, ctx) {
     order: ctx.query.get("order") || "created",
     offset: Number(ctx.query.get("offset")) || 0,
     selected: new Set(),
+    known: new Map(), // every run seen, by id: what the bulk actions act on
     rows: new Map(),
     loaded: false,
   };
 
   const compareButton = h("button", { type: "button", class: "button", disabled: true, onClick: compareSelected });
+  const archiveButton = h("button", { type: "button", class: "button", disabled: true, onClick: archiveSelected });
+  const deleteButton = h("button", { type: "button", class: "button danger", disabled: true, onClick: deleteSelected });
   const head = h("div", { class: "page-head" },
-    h("div", {}, h("h1", { text: "Runs" }), h("p", { class: "subtitle", text: "Every training run, newest first. Tick runs to compare them." })),
-    h("div", { class: "actions" }, compareButton, h("a", { class: "button primary", href: "#/launch", text: "Launch a run" })));
+    h("div", {}, h("h1", { text: "Runs" }), h("p", { class: "subtitle", text: "Every training run, newest first. Tick runs to compare, archive or delete them." })),
+    h("div", { class: "actions" }, compareButton, archiveButton, deleteButton, h("a", { class: "button primary", href: "#/launch", text: "Launch a run" })));
   const problem = h("div", { attrs: { role: "status", "aria-live": "polite" } });
   const body = h("div", {}, loading("Loading runs…"));
   const pager = h("div", { class: "pager" });
@@ -60,6 +64,7 @@ export function mount(root, ctx) {
       selectField("Regularization", "method", [["", "Any regularization"]], (c) => c.methods.map((m) => [m.method, methodLabel(m.method)])),
       selectField("Dataset", "dataset", [["", "Any dataset"]], (c) => c.datasets.map((d) => [d, datasetLabel(d)])),
       tagField(),
+      selectField("Show", "archived", ARCHIVED_CHOICES),
       orderField());
   }
 
@@ -207,6 +212,7 @@ export function mount(root, ctx) {
     let previous = null;
     for (const run of runs) {
       seen.add(run.id);
+      state.known.set(run.id, run);
       let row = state.rows.get(run.id);
       if (!row) {
         row = { tr: h("tr"), cells: COLUMNS.map((column) => ({ column, td: h("td", { class: column.className || "", dataset: column.label ? { label: column.label } : {} }), key: null })) };
@@ -267,8 +273,42 @@ export function mount(root, ctx) {
 
   function updateCompareButton() {
     const n = state.selected.size;
-    compareButton.disabled = n === 0;
-    compareButton.textContent = n ? `Compare selected (${n})` : "Compare selected";
+    const suffix = n ? ` (${n})` : "";
+    compareButton.disabled = archiveButton.disabled = deleteButton.disabled = n === 0;
+    compareButton.textContent = `Compare selected${suffix}`;
+    archiveButton.textContent = `${restoring() ? "Restore" : "Archive"}${suffix}`;
+    archiveButton.title = restoring() ? "Bring the ticked runs back to the list of active runs"
+      : "Take the ticked runs out of the default list (Show: Archived runs lists them)";
+    deleteButton.textContent = `Delete${suffix}`;
+  }
+
+  /** Ticked runs that are archived are restored; otherwise the ticked runs are archived. */
+  function restoring() {
+    const runs = selectedRuns();
+    return runs.length > 0 && runs.every((run) => run.archived_at);
+  }
+
+  function selectedRuns() {
+    return [...state.selected].map((id) => state.known.get(id)).filter(Boolean);
+  }
+
+  async function archiveSelected() {
+    const archive = !restoring();
+    archiveButton.disabled = true;
+    const changed = await setArchived([...state.selected], archive);
+    forget(changed);
+  }
+
+  async function deleteSelected() {
+    deleteButton.disabled = true;
+    const deleted = await deleteRuns(selectedRuns());
+    forget(deleted);
+  }
+
+  function forget(ids) {
+    for (const id of ids) state.selected.delete(id);
+    updateCompareButton();
+    poller.now();
   }
 
   function compareSelected() {
@@ -309,9 +349,10 @@ const COLUMNS = [
   },
   {
     className: "cell-name",
-    key: (run) => JSON.stringify([run.name, run.tags, relativeTime(run.created_at)]),
+    key: (run) => JSON.stringify([run.name, run.tags, run.archived_at, relativeTime(run.created_at)]),
     render: (run, actions) => [
       h("a", { class: "run-name", href: `#/runs/${run.id}`, text: run.name }),
+      run.archived_at ? h("span", { class: "badge-archived", text: "archived", title: `Archived ${dateTime(run.archived_at)}` }) : null,
       h("div", { class: "cell-sub" }, `#${run.id} · seed ${run.seed} · `, h("time", { dateTime: run.created_at, title: dateTime(run.created_at), text: relativeTime(run.created_at) })),
       run.tags.length ? h("div", {}, run.tags.map((tag) => h("button", { type: "button", class: "tag", text: tag, title: `Show runs tagged ${tag}`, onClick: () => actions.filterByTag(tag) }))) : null,
     ],

@@ -132,7 +132,7 @@ def test_compose_commands_run_a_tiny_run_end_to_end(deployed):
     done = system.wait_for_status(run["id"], "succeeded", "failed", timeout=180)
     assert done["status"] == "succeeded", done["error"]
     assert deployed.epochs(run["id"]) == [1, 2, 3]
-    assert done["worker"].endswith("/gpu0") and done["gpu"] == "0"  # `--gpu-label 0` of worker0's command
+    assert "/gpu0#" in done["worker"] and done["gpu"] == "0"  # `--gpu-label 0` of worker0's command
     # checkpoints land in SHAKELAB_RUNS_DIR, the runs volume's mount point
     runs_dir = Path(deployed.env_of("worker0")["SHAKELAB_RUNS_DIR"])
     assert runs_dir.is_relative_to(system.home) and (runs_dir / str(run["id"]) / "checkpoint.pt").is_file()

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import shutil
 from itertools import accumulate
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from ... import store
 from ...datasets import run_download
 from ...models import VALIDATION_FIELDS
-from ...schemas import Comparison, Metrics, RunCreate, RunOut, RunPage, SeedGroup, Status
+from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
 from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
 
@@ -40,11 +43,14 @@ def list_runs(db: Db,
               search: Annotated[int | None, Query(ge=1, le=MAX_ID, description="the runs of one search")] = None,
               spec_key: Annotated[str | None, Query(max_length=64, description="runs of one spec, any seed")] = None,
               ids: Annotated[list[QueryId] | None, Query(description="only these runs", max_length=1000)] = None,
+              archived: Annotated[Literal["false", "true", "any"], Query(
+                  description="false: the active runs; true: only the archived ones; any: both")] = "false",
               order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> RunPage:
     runs, total = store.find_runs(db, status=status, tag=tag, arch=arch, method=method, dataset=dataset,
                                   experiment_id=experiment_id, spec_key_=spec_key, ids=ids, search_id=search,
+                                  archived={"false": False, "true": True, "any": None}[archived],
                                   order=order, limit=limit, offset=offset)
     return RunPage(total=total, runs=[RunOut.of(r) for r in runs])
 
@@ -150,3 +156,60 @@ def rerun(run_id: PathId, request: Request, db: Db, body: RerunBody | None = Non
              summary="Cancel a queued or running run (a finished one is left as it is)")
 def cancel_run(run_id: PathId, db: Db) -> RunOut:
     return RunOut.of(store.request_cancel(db, run_id))
+
+
+@router.patch("/runs/{run_id}", response_model=RunOut, dependencies=[Depends(require_api_key)],
+              responses={404: {"description": "no such run"}},
+              summary="Change a run's name, tags or notes, or archive and restore it (never its spec)")
+def edit_run(run_id: PathId, body: RunEdit, db: Db) -> RunOut:
+    run = store.edit_run(db, run_id, name=body.name, tags=body.tags, notes=body.notes)
+    if body.archived is not None:
+        run = store.set_archived(db, run_id, body.archived)
+    return RunOut.of(run)
+
+
+@router.delete("/runs/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_api_key)],
+               responses={404: {"description": "no such run"},
+                          409: {"description": "the run is queued or running (cancel it first), or its search "
+                                             "is still running"}},
+               summary="Delete a finished run: its metrics, tags and files (checkpoint, metrics.jsonl)")
+def delete_run(run_id: PathId, request: Request, db: Db) -> Response:
+    store.delete_run(db, run_id)
+    db.commit()  # the row first: files without a row are harmless, a row without its files is not
+    remove_run_files(request.app.state.settings.run_dir(run_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def remove_run_files(run_dir: Path) -> None:
+    if run_dir.is_dir():
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# The files of a run's directory that can be downloaded, and what they are.
+RUN_FILES = {
+    "checkpoint.pt": "application/octet-stream",  # torch.save'd: model, optimizer, RNG, history, spec
+    "metrics.jsonl": "application/x-ndjson",  # one JSON object per finished epoch
+}
+
+
+@router.get("/runs/{run_id}/files/{name}", response_class=FileResponse,
+            responses={200: {"content": {media: {} for media in RUN_FILES.values()},
+                             "description": "the file, streamed, with its length"},
+                       404: {"description": "no such run, or the file is not (yet) on this server"}},
+            summary="Download a run's checkpoint.pt (weights and spec) or metrics.jsonl")
+def download_run_file(run_id: PathId, name: Literal["checkpoint.pt", "metrics.jsonl"], request: Request,
+                      db: Db) -> FileResponse:
+    run = store.get_run(db, run_id)
+    path = request.app.state.settings.run_dir(run_id) / name
+    if not path.is_file():
+        where = "the API cannot read the runs directory" if not path.parent.parent.is_dir() else "none is written yet"
+        raise store.NotFound(f"run {run_id} has no {name} on this server ({run.status}, {run.epochs_done} epochs "
+                             f"recorded; {where}: {path.parent})")
+    return FileResponse(path, media_type=RUN_FILES[name], filename=f"run-{run_id}-{name}")
+
+
+@router.get("/queue", response_model=QueueOut,
+            summary="Queued runs in the order workers will take them, and how long each has waited")
+def get_queue(db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> QueueOut:
+    runs, total = store.queued_runs(db, limit)
+    return QueueOut.of(runs, total)

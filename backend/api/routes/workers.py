@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ... import store
 from ...datasets import dataset_availability, worker_report
-from ...schemas import DatasetAvailability, WorkerOut
+from ...schemas import DatasetAvailability, WorkerOut, WorkerRun
 from ..deps import db_session
 
 router = APIRouter(tags=["workers"])
@@ -19,12 +19,20 @@ Db = Annotated[Session, Depends(db_session)]
 
 
 @router.get("/workers", response_model=list[WorkerOut],
-            summary="The workers seen in the last week, newest first, whether each is alive now, and its datasets")
+            summary="The workers seen in the last week, newest first: alive or not, what each trains, its datasets")
 def list_workers(request: Request, db: Db) -> list[WorkerOut]:
     stale_after = request.app.state.settings.stale_after_seconds
-    return [WorkerOut(name=w.name, gpu=w.gpu, slots=w.slots, started_at=w.started_at, last_seen=w.last_seen,
-                      stopped_at=w.stopped_at, alive=alive, datasets=worker_report(w.datasets))
-            for w, alive in store.find_workers(db, alive_within=stale_after)]
+    training = store.runs_by_worker(db)
+    out = []
+    for w, alive in store.find_workers(db, alive_within=stale_after):
+        runs = training.get(w.name, []) if alive else []
+        state = "stopped" if w.stopped_at else "stale" if not alive else "training" if runs else "idle"
+        out.append(WorkerOut(name=w.name, gpu=w.gpu, slots=w.slots, started_at=w.started_at, last_seen=w.last_seen,
+                             stopped_at=w.stopped_at, alive=alive, datasets=worker_report(w.datasets), state=state,
+                             runs=[WorkerRun(id=r.id, name=r.name, epochs_done=r.epochs_done, epochs=r.epochs,
+                                             progress=r.epochs_done / r.epochs, last_test_error=r.last_test_error,
+                                             heartbeat_at=r.heartbeat_at) for r in runs]))
+    return out
 
 
 @router.get("/datasets", response_model=list[DatasetAvailability],
