@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from ..db import get_engine, migrate
 from ..dispatch import Dispatcher
