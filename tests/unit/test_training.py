@@ -135,8 +135,11 @@ def test_a_diverging_loss_stops_the_run_naming_the_epoch_and_keeps_the_recorded_
     import worker.engine.training as engine_train
     real_build = engine_train.build_model
     monkeypatch.setattr(engine_train, "build_model", lambda spec: BlowsUpAtEpoch(real_build(spec), 3, 3))
-    with pytest.raises(TrainingDiverged, match=r"training loss became nan at epoch 3"):
+    with pytest.raises(TrainingDiverged, match=r"training loss became nan at epoch 3") as diverged:
         train(tiny_spec(optim={"epochs": 5, "batch_size": 32}), tmp_path, device="cpu")
+    # The alerts (backend/alerts.py) read the epoch out of these very words.
+    from backend.alerts import DIVERGED
+    assert DIVERGED.search(str(diverged.value))["epoch"] == "3"
     recorded = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in recorded] == [1, 2]
     assert all(math.isfinite(row["train_loss"]) for row in recorded)
