@@ -22,8 +22,8 @@ COPY . .
 RUN pip install --no-deps -e .
 
 RUN useradd --uid 1000 --create-home shakelab \
-    && mkdir -p /var/lib/shakelab \
-    && chown shakelab /var/lib/shakelab
+    && mkdir -p /var/lib/shakelab/runs \
+    && chown -R shakelab /var/lib/shakelab
 USER shakelab
 
 ENV SHAKELAB_HOME=/var/lib/shakelab SHAKELAB_HOST=0.0.0.0 SHAKELAB_PORT=8000

@@ -3,17 +3,17 @@
     python examples/seed_sweep.py --seeds 3                      # the built-in small demo spec
     python examples/seed_sweep.py --spec my_spec.json --seeds 5 --url http://gpu-box:8000 --api-key KEY
 
-Only the standard library: copy it anywhere. See docs/api.md for the endpoints.
+It uses ShakeLab's Python client (`pip install` this repository, or run it from a checkout); see
+docs/client.md. The same from the shell: `shakelab submit my_spec.json --seeds 5 --wait`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-import urllib.error
-import urllib.request
+import sys
+
+from shakelab.client import Client, ShakeLabError
 
 DEMO_SPEC = {  # ShakeDrop PyramidNet on scikit-learn's digits: a minute per run on a laptop CPU
     "dataset": {"name": "digits"},
@@ -23,58 +23,39 @@ DEMO_SPEC = {  # ShakeDrop PyramidNet on scikit-learn's digits: a minute per run
 }
 
 
-def call(url: str, method: str = "GET", body: dict | None = None, api_key: str | None = None) -> dict:
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as error:
-        raise SystemExit(f"{method} {url}: {error.code} {error.read().decode()}") from None
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--url", help="default $SHAKELAB_URL, else http://127.0.0.1:8000")
     p.add_argument("--spec", help="a run spec JSON file (default: a small ShakeDrop demo on digits)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--name", default="seed sweep")
-    p.add_argument("--api-key")
+    p.add_argument("--api-key", help="default $SHAKELAB_API_KEY")
     p.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the runs")
     args = p.parse_args()
     spec = json.load(open(args.spec)) if args.spec else DEMO_SPEC
 
-    experiment = call(f"{args.url}/api/experiments", "POST", api_key=args.api_key,
-                      body={"name": args.name, "spec": spec, "seeds": list(range(args.seeds))})
-    print(f"experiment {experiment['id']}: runs {[r['id'] for r in experiment['runs']]} queued")
+    with Client(args.url, args.api_key) as lab:
+        experiment = lab.submit_experiment(spec, name=args.name, seeds=range(args.seeds))
+        print(f"experiment {experiment.id}: runs {[r.id for r in experiment.runs]} queued")
+        runs = [lab.wait(r.id, timeout=args.timeout, progress=False) for r in experiment.runs]
 
-    deadline = time.monotonic() + args.timeout
-    while True:
-        runs = call(f"{args.url}/api/runs?experiment_id={experiment['id']}&limit=1000")["runs"]
-        if all(r["status"] in ("succeeded", "failed", "cancelled") for r in runs):
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the runs")
-        done = sum(r["epochs_done"] for r in runs)
-        print(f"  {done}/{sum(r['epochs'] for r in runs)} epochs", flush=True)
-        time.sleep(5)
-
-    finals = []
-    for run in sorted(runs, key=lambda r: r["seed"]):
-        curve = call(f"{args.url}/api/runs/{run['id']}/metrics")  # column-wise: ready to plot
-        if run["status"] == "succeeded":
-            errors = curve["test_error"]
-            best = errors.index(min(errors))
-            finals.append(errors[-1])
-            print(f"seed {run['seed']}: final test error {errors[-1]:.2f}% "
-                  f"(best {errors[best]:.2f}% at epoch {curve['epoch'][best]})")
-        else:
-            print(f"seed {run['seed']}: {run['status']}: {run['error']}")
-    if len(finals) > 1:
-        print(f"mean {statistics.mean(finals):.2f}% ± {statistics.stdev(finals):.2f} over {len(finals)} seeds")
+        for run in sorted(runs, key=lambda r: r.seed):
+            if run.status != "succeeded":
+                print(f"seed {run.seed}: {run.status}: {run.error}")
+                continue
+            curve = lab.metrics(run.id)  # column-wise: ready to plot
+            best = curve.test_error.index(min(curve.test_error))
+            print(f"seed {run.seed}: final test error {curve.test_error[-1]:.2f}% "
+                  f"(best {curve.test_error[best]:.2f}% at epoch {curve.epoch[best]}, chosen on the test set)")
+        # The seed group's statistics as the server counts them: finished runs, each seed once.
+        stats = lab.seeds(runs[0].id).last_test_error
+        if stats is not None and stats.n > 1:
+            low, high = stats.ci95
+            print(f"mean {stats.mean:.2f}% ± {stats.std:.2f} (95% interval {low:.2f}-{high:.2f}) over {stats.n} seeds")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ShakeLabError, TimeoutError) as error:
+        sys.exit(f"seed_sweep: {error}")

@@ -7,7 +7,7 @@ import { poll } from "./poll.js";
 
 const REFRESH_MS = 2000;
 const STATE_TEXT = {
-  training: "training", idle: "idle, waiting for a run", stale: "silent: killed, or its machine is down", stopped: "stopped",
+  idle: "waiting for a run", stale: "silent: killed, or its machine is down", stopped: "stopped when asked",
 };
 
 export function mount(root, ctx) {
@@ -43,7 +43,7 @@ function drawWorkers(section, workers) {
     h("tbody", {}, workers.map((w) => h("tr", { class: w.alive ? "" : "muted", dataset: { worker: w.name, state: w.state } },
       h("td", { dataset: { label: "Worker" } }, h("code", { text: w.name }), w.slots > 1 ? h("div", { class: "cell-sub", text: `${w.slots} runs at once` }) : null),
       h("td", { dataset: { label: "GPU" }, text: w.gpu ?? "CPU" }),
-      h("td", { dataset: { label: "State" } }, h("span", { class: `worker-state worker-${w.state}`, text: w.state }), h("div", { class: "cell-sub", text: STATE_TEXT[w.state] })),
+      h("td", { dataset: { label: "State" } }, h("span", { class: `worker-state worker-${w.state}`, text: w.state }), h("div", { class: "cell-sub", text: w.state === "training" ? `${w.runs.length} of ${w.slots} run${w.slots === 1 ? "" : "s"} at once` : STATE_TEXT[w.state] })),
       h("td", { dataset: { label: "Training" } }, w.runs.length ? w.runs.map(runProgress) : DASH),
       h("td", { dataset: { label: "Last sign of life" } }, h("time", { dateTime: w.last_seen, title: dateTime(w.last_seen), text: relativeTime(w.last_seen) })),
       h("td", { dataset: { label: "Started" } }, h("time", { dateTime: w.started_at, title: dateTime(w.started_at), text: relativeTime(w.started_at) }))))))));
