@@ -42,6 +42,9 @@ def test_the_client_submits_waits_reads_edits_archives_and_deletes_a_run(system,
 
         metrics = lab.metrics(run.id)
         assert metrics.epoch == [1, 2, 3] and len(metrics.test_error) == 3 and metrics.val_error is None
+        frame = lab.metrics_frame(run.id)
+        assert list(frame.index) == [1, 2, 3] and list(frame["test_error"]) == metrics.test_error
+        assert "val_error" not in frame.columns  # no split: no column of nothing
 
         edited = lab.edit(run.id, tags=["from-python", "kept"], notes="looks fine")
         assert (edited.tags, edited.notes, edited.name) == (["from-python", "kept"], "looks fine", "client run")
@@ -146,3 +149,27 @@ def test_shakelab_says_when_the_server_is_down():
 def test_shakelab_is_a_console_script_of_the_package():
     [script] = [e for e in entry_points(group="console_scripts") if e.name == "shakelab"]
     assert script.value == "shakelab.cli:main"
+
+
+def test_the_client_costs_a_reproduction_and_a_search_without_queueing_anything(system):
+    with Client(system.url) as lab:
+        before = lab.runs(archived=None).total
+        plan = lab.reproduce("shakedrop_final_results", seeds=2, profile="smoke", dry_run=True)
+        assert plan.dry_run and plan.runs > 0 and plan.epochs > 0 and plan.table_id == "shakedrop_final_results"
+        cost = lab.search_cost({"name": "lr", "spec": {**TINY_SPEC, "dataset": {**TINY_SPEC["dataset"],
+                                                                               "validation": 16}},
+                                "space": {"optim.lr": {"float": [0.01, 1.0], "log": True}}, "max_runs": 5})
+        assert cost.max_runs == 5
+        assert [t.id for t in lab.tables()][:1] == ["shake_shake_table1_cifar10"]
+        assert lab.runs(archived=None).total == before
+
+
+def test_shakelab_tables_reproduce_dry_run_and_workers(system):
+    tables = shakelab(system, "tables")
+    assert tables.returncode == 0 and "shakedrop_final_results" in tables.stdout
+    dry = shakelab(system, "reproduce", "shakedrop_final_results", "--dry-run", "--profile", "smoke", "--seeds", "1")
+    assert dry.returncode == 0 and "would queue" in dry.stdout and "estimate" in dry.stdout
+    workers = shakelab(system, "workers")
+    assert workers.returncode == 0 and "WORKER" in workers.stdout and "queued" in workers.stdout
+    unknown = shakelab(system, "reproduce", "no_such_table", "--dry-run")
+    assert unknown.returncode == 3 and "not found" in unknown.stderr
