@@ -84,6 +84,16 @@ def test_a_text_plain_body_from_another_origin_creates_nothing(sqlite_platform):
     assert sqlite_platform.count() == 0
 
 
+def test_with_an_api_key_set_another_origin_is_still_refused_even_holding_the_key(request, tmp_path):
+    settings = make_settings("sqlite", tmp_path, request, api_key="k3y")
+    key = {"Authorization": "Bearer k3y"}
+    with TestClient(create_app(settings, dispatch=False), base_url="http://localhost") as client:
+        refused = client.post("/api/runs", json=SPEC, headers={**key, **FOREIGN})
+        assert refused.status_code == 403 and "Cross-site request refused" in refused.json()["detail"]
+        assert client.get("/api/runs", headers=key).json()["total"] == 0
+        assert client.post("/api/runs", json=SPEC, headers=key).status_code == 201  # a script holding the key
+
+
 def test_a_foreign_host_header_gets_400(sqlite_platform):
     client = sqlite_platform.client
     refused = client.get("/api/runs", headers={"Host": "attacker.example"})
