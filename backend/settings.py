@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     protect_reads: bool = Field(False, description="reads need the API key too (for shared networks)")
     # Comma-separated in the environment. A request naming any other Host gets 400 (DNS rebinding).
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Host names the API answers to; default: SHAKELAB_HOST and localhost")
+        (), description="Host names the API answers to besides localhost and 127.0.0.1; default: SHAKELAB_HOST")
     trusted_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="other origins (https://name:port) whose pages may change state")
     webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook: a message when a run "
@@ -66,10 +66,13 @@ class Settings(BaseSettings):
 
     @property
     def resolved_allowed_hosts(self) -> list[str]:
+        # The loopback names are always answered: a rebinding page's Host is its own name, never these, and
+        # the container's healthcheck (docker/healthcheck.py) asks 127.0.0.1 whatever the setting lists.
+        loopback = ["localhost", "127.0.0.1", "[::1]"]
         if self.allowed_hosts:
-            return list(self.allowed_hosts)
+            return list(dict.fromkeys([*self.allowed_hosts, *loopback]))
         own = [] if self.host in ("0.0.0.0", "::", "") else [self.host]
-        return list(dict.fromkeys([*own, "localhost", "127.0.0.1", "[::1]"]))
+        return list(dict.fromkeys([*own, *loopback]))
 
     @property
     def resolved_public_url(self) -> str:

@@ -26,11 +26,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Plotly and Swagger UI set inline styles, and Plotly draws its PNG export through data: and blob: images;
-# scripts come from this server only (no inline script, no other host). `frame-ancestors` is the modern
-# form of X-Frame-Options, which older browsers still need beside it.
+# scripts come from this server only (no inline script, no other host). 'unsafe-eval' because Plotly's WebGL
+# charts (the parallel coordinates) compile their shaders' drawing code with `Function` (regl): without it
+# they show "WebGL is not supported". No string of a user's reaches eval; scripts still load from here only.
+# `frame-ancestors` is the modern form of X-Frame-Options, which older browsers still need beside it.
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
-    "script-src 'self'",
+    "script-src 'self' 'unsafe-eval'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",

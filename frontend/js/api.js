@@ -68,8 +68,9 @@ function askForApiKey(reason) {
 
 // ------------------------------------------------------------------------------------------ requests
 
-async function request(method, path, { query, body, signal, retried = false } = {}) {
-  const headers = { Accept: "application/json" };
+/** `asText`: the answer is a file (a table's export), returned as text; errors are JSON as everywhere. */
+async function request(method, path, { query, body, signal, asText = false, retried = false } = {}) {
+  const headers = { Accept: asText ? "*/*" : "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const key = localStorage.getItem(KEY_STORAGE);
   if (key) headers.Authorization = `Bearer ${key}`;
@@ -82,7 +83,7 @@ async function request(method, path, { query, body, signal, retried = false } = 
     if (isAbort(error)) throw error;
     throw new ApiError(0, "Cannot reach the ShakeLab server. Is it running? Retrying…");
   }
-  const payload = await response.json().catch(() => null);
+  const payload = asText && response.ok ? await response.text() : await response.json().catch(() => null);
   const isRead = method === "GET";
   if (response.status === 401 && !retried && !(isRead && readPromptDismissed && !key)) {
     const reason = key ? "The saved API key was refused. Enter the current one."
@@ -90,7 +91,7 @@ async function request(method, path, { query, body, signal, retried = false } = 
     if (key) localStorage.removeItem(KEY_STORAGE);
     if (await askForApiKey(reason)) {
       readPromptDismissed = false;
-      return request(method, path, { query, body, signal, retried: true });
+      return request(method, path, { query, body, signal, asText, retried: true });
     }
     if (isRead) readPromptDismissed = true;
   }
@@ -156,4 +157,7 @@ export const api = {
   table: (id, profile, opts) => request("GET", `/tables/${encodeURIComponent(id)}`, { query: { profile }, ...opts }),
   reproduceTable: (id, body) => request("POST", `/tables/${encodeURIComponent(id)}/reproduce`, { body }),
   tableExportUrl: (id, format, profile) => `/api/tables/${encodeURIComponent(id)}/export${queryString({ format, profile })}`,
+  /** The export's text, fetched with the saved key (a plain link would get 401 where reads need the key). */
+  tableExport: (id, format, profile) => request("GET", `/tables/${encodeURIComponent(id)}/export`,
+    { query: { format, profile }, asText: true }),
 };

@@ -3,7 +3,7 @@
 
 import { api, isAbort } from "./api.js";
 import { datasetNote } from "./datasets.js";
-import { clear, errorBox, h, loading, toast } from "./dom.js";
+import { clear, download, errorBox, h, loading, toast } from "./dom.js";
 import { fixed, number } from "./format.js";
 import { poll } from "./poll.js";
 import { seedsPlanner, verdictLine } from "./table-stats.js";
@@ -95,12 +95,24 @@ export function mount(root, ctx) {
     clear(view.summary, summaryBar(table.summary));
     clear(view.table, paperTable(table, table.verification_levels || {}));
     clear(view.exports, h("span", { class: "muted", text: "Export:" }),
-      ["csv", "markdown", "latex"].map((format) => h("a", { class: "button small", href: api.tableExportUrl(table.id, format, table.profile.name),
-        download: `${table.id}-${table.profile.name}.${{ csv: "csv", markdown: "md", latex: "tex" }[format]}`,
-        text: { csv: "CSV", markdown: "Markdown", latex: "LaTeX" }[format] })));
+      ["csv", "markdown", "latex"].map((format) => exportLink(format)));
     view.exports.style.marginTop = "12px";
     clear(view.notes, notesCard());
     clear(view.legend, verificationLegend(table.verification_levels));
+  }
+
+  /** A link to the export, saved through the API client: it carries the key where reads need one. */
+  function exportLink(format) {
+    const { id, profile } = { id: table.id, profile: table.profile.name };
+    const filename = `${id}-${profile}.${{ csv: "csv", markdown: "md", latex: "tex" }[format]}`;
+    const save = (event) => {
+      event.preventDefault();
+      api.tableExport(id, format, profile)
+        .then((text) => download(filename, new Blob([text], { type: "text/plain;charset=utf-8" })))
+        .catch((error) => toast(`Could not export the table: ${error.message}`));
+    };
+    return h("a", { class: "button small", href: api.tableExportUrl(id, format, profile), download: filename, onClick: save,
+      text: { csv: "CSV", markdown: "Markdown", latex: "LaTeX" }[format] });
   }
 
   /** The notes and settings of the chosen profile: the API says what the profile changes. */

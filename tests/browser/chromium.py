@@ -8,6 +8,10 @@ from pathlib import Path
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's (scripts/system-deps.sh); Playwright never downloads one
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+# Chromium's software WebGL (SwiftShader), for the charts that draw with WebGL (Plotly's parallel coordinates):
+# with --disable-gpu alone they show "WebGL is not supported", which hides whatever breaks them.
+WEBGL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--use-angle=swiftshader",
+                                                                   "--enable-unsafe-swiftshader"]
 DESKTOP = {"width": 1280, "height": 900}
 
 

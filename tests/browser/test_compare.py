@@ -118,9 +118,10 @@ def test_results_come_before_the_differing_fields_at_1280px(page, live):
     runs = [r for spec in (shakedrop, other, plain) for r in create_seeds(live, "layout", spec, [0, 1])]
     page.goto(f"/#/compare?ids={','.join(str(r['id']) for r in runs)}")
     expect(page.locator(".compare-table tbody tr")).to_have_count(3)
-    differing = page.locator(".compare-table").evaluate("t => t.closest('.card').querySelector('p.muted').textContent")
-    assert sum(f"regularization.{f}" in differing for f in ("p_last", "alpha_range", "beta_range", "level",
-                                                             "gate_level")) == 5
+    # A locator, not an element handle: the table is redrawn as its runs train, and a handle can go stale.
+    differing = page.locator("p.muted", has_text="Spec fields that differ")
+    for field in ("p_last", "alpha_range", "beta_range", "level", "gate_level"):
+        expect(differing.locator("code", has_text=re.compile(rf"^regularization\.{field}$"))).to_have_count(1)
     width = page.evaluate("() => innerWidth")
     for header in ("Last test error", "Best epoch (chosen on the test set)"):
         box = page.get_by_role("columnheader", name=header).bounding_box()

@@ -142,6 +142,14 @@ def test_protected_reads_make_the_dashboard_ask_for_the_key_once(browser, read_p
         page.goto("/#/tables")  # another page, other reads: the saved key serves them all
         expect(page.get_by_role("heading", name="The papers' tables")).to_be_visible()
         expect(page.get_by_role("dialog")).to_be_hidden()
+        # A table's export is a read too: the file comes with the key, not a 401 saved as CSV.
+        page.goto("/#/tables/shake_shake_table1_cifar10")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="CSV", exact=True).click()
+        assert download.value.suggested_filename == "shake_shake_table1_cifar10-full.csv"
+        exported = open(download.value.path(), encoding="utf-8").read()
+        assert exported.startswith("table,") and "s-s-i:2x96d" in exported, exported[:300]
+        expect(page.get_by_role("dialog")).to_be_hidden()
         assert not watch.unexpected(), watch.unexpected()
     finally:
         context.close()

@@ -57,6 +57,16 @@ def test_preset_fills_the_form(page):
     page.snap("launch-preset")
 
 
+def test_the_summary_counts_the_settings_that_differ_from_the_papers_in_good_english(page):
+    page.goto("/#/launch")
+    summary = page.locator("details summary", has_text="from the paper's")
+    expect(page.get_by_text("Training settings: the paper's, unchanged.")).to_be_visible()
+    page.get_by_label("Epochs", exact=True).fill("300")
+    expect(summary).to_have_text("1 setting differs from the paper's")
+    page.get_by_label("Batch size").fill("64")
+    expect(summary).to_have_text("2 settings differ from the paper's")
+
+
 def test_launched_shakedrop_run_curve_grows_live(page, live):
     fill_tiny_shakedrop(page)
     page.get_by_role("button", name="Launch", exact=True).click()

@@ -13,6 +13,7 @@ from backend.db import get_engine, session_scope
 from backend.settings import Settings
 from backend.tables.profiles import table_specs
 
+from .chromium import CHROMIUM, DESKTOP, WEBGL_ARGS, ConsoleWatch
 from .runs import create_seeds, finished, tiny_spec
 
 T1 = "shake_shake_table1_cifar10"
@@ -43,6 +44,30 @@ def test_compare_shows_each_groups_interval_and_tests_two_groups(page, live):
     expect(page.locator(".plan-sentence")).to_contain_text(
         re.compile(r"^to tell 0\.5 apart at σ [\d.]+ you need \d+ seeds a group"))
     page.snap("compare-statistics")
+
+
+def test_the_parallel_coordinates_draw_with_webgl_under_the_servers_content_security_policy(browser, live,
+                                                                                           screenshots):
+    """Plotly's parcoords compiles its drawing code with `Function`: a policy without 'unsafe-eval' leaves
+    "WebGL is not supported" in its place. The suite's browser has no WebGL, so this one gets SwiftShader's."""
+    runs = [*create_seeds(live, "wd 1e-4", tiny_spec(), [0, 1]),
+            *create_seeds(live, "wd 5e-4", tiny_spec(optim={"weight_decay": 5e-4}), [0, 1])]
+    finished(live, *runs)
+    webgl = browser.browser_type.launch(executable_path=str(CHROMIUM), args=WEBGL_ARGS)  # the session's has none
+    try:
+        page = webgl.new_page(base_url=live.url, viewport=DESKTOP)
+        watch = ConsoleWatch(page)
+        assert page.evaluate("() => !!document.createElement('canvas').getContext('webgl')")
+        page.goto(f"/#/compare?ids={','.join(str(r['id']) for r in runs)}")
+        parallel = page.locator("#compare-parallel-chart")
+        expect(parallel).to_have_attribute("data-lines", "2", timeout=20_000)
+        expect(parallel).not_to_contain_text("WebGL is not supported")
+        expect(parallel.locator("canvas").first).to_be_attached()
+        parallel.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / "compare-parallel-webgl.png"))
+        assert not watch.unexpected(), watch.unexpected()
+    finally:
+        webgl.close()
 
 
 def finished_cell_runs(live, errors: list[float]) -> None:

@@ -25,6 +25,7 @@ from tests.live import ROOT, TINY_SPEC, LiveSystem
 from .deployment import compose_config, image_requirements, modules_outside, seconds, write_import_blocker
 
 API_KEY = "smoke-test-key"
+BOX_NAME = "gpubox.lab.example"  # the box's name, as .env's SHAKELAB_ALLOWED_HOSTS would list it
 
 
 def on_this_machine(environment: dict, *, database_url: str, broker_url: str, home: Path) -> dict[str, str]:
@@ -101,10 +102,12 @@ def deployed(tmp_path, postgres_url, redis_queue, monkeypatch, api_image_blocker
         if name.startswith("SHAKELAB_"):  # only what the containers get
             monkeypatch.delenv(name)
     broker_url, queue = redis_queue
-    services = compose_config(SHAKELAB_QUEUE=queue, SHAKELAB_API_KEY=API_KEY)["services"]
+    services = compose_config(SHAKELAB_QUEUE=queue, SHAKELAB_API_KEY=API_KEY,
+                              SHAKELAB_ALLOWED_HOSTS=BOX_NAME)["services"]
     env = on_this_machine(services["api"]["environment"], database_url=postgres_url, broker_url=broker_url,
                           home=tmp_path)
     assert env["SHAKELAB_QUEUE"] == queue and env["SHAKELAB_API_KEY"] == API_KEY
+    assert env["SHAKELAB_ALLOWED_HOSTS"] == BOX_NAME
     system = LiveSystem(tmp_path, env=env)
     deployment = Deployment(system, services, postgres_url, broker_url,
                             {"PYTHONPATH": str(api_image_blocker)})
@@ -121,9 +124,12 @@ def deployed(tmp_path, postgres_url, redis_queue, monkeypatch, api_image_blocker
 
 def test_compose_commands_run_a_tiny_run_end_to_end(deployed):
     system = deployed.system
-    health = deployed.healthcheck()
+    health = deployed.healthcheck()  # asks 127.0.0.1, which the box's allowed names leave answered
     assert health.returncode == 0, health.stdout + health.stderr
     assert system.get("/api/health").json()["database"] == "up"
+    # SHAKELAB_ALLOWED_HOSTS from .env reached the api: the box's name is answered, a rebinding name is not
+    assert system.get("/api/health", headers={"Host": f"{BOX_NAME}:8000"}).status_code == 200
+    assert system.get("/api/health", headers={"Host": "attacker.example"}).status_code == 400
     # the API key from .env reached the api
     assert system.post("/api/runs", json={"spec": TINY_SPEC}).status_code == 401
     run = deployed.launch(TINY_SPEC)
