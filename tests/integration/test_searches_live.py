@@ -28,6 +28,10 @@ SEARCH = {
     "sampler": "grid", "sampler_seed": 5, "max_runs": 8, "max_concurrent": 2,
     "pruner": {"kind": "asha", "min_epochs_fraction": 0.4, "reduction": 2},
 }
+# A second search, through the same restart, whose budget binds: one and a half times the FLOPs estimate of
+# one run. Its first proposal goes out on that estimate; a second one would pass the budget beside the first
+# (in flight, then measured) and after it (spent), although max_concurrent would allow it.
+BUDGETED = {**SEARCH, "name": "lr under a budget", "pruner": {"kind": "none"}}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -58,6 +62,10 @@ def test_a_learning_rate_search_survives_a_killed_api_prunes_and_ends_in_the_goo
     created = system.post("/api/searches", json=SEARCH)
     assert created.status_code == 201, created.text
     search_id = created.json()["id"]
+    one_run = system.post("/api/searches/dry-run", json=BUDGETED).json()["gpu_hours_per_run_max"]
+    budgeted = system.post("/api/searches", json={**BUDGETED, "budget_gpu_hours": 1.5 * one_run})
+    assert budgeted.status_code == 201, budgeted.text
+    budgeted_id = budgeted.json()["id"]
     # Kill the API (and its dispatcher) once the first proposals train, then start it again.
     system.wait_until(lambda: any(r["epochs_done"] for r in system.get("/api/runs", params={"search": search_id})
                                   .json()["runs"]), 120, "a first epoch")
@@ -98,3 +106,12 @@ def test_a_learning_rate_search_survives_a_killed_api_prunes_and_ends_in_the_goo
     assert diverging["state"] in ("failed", "pruned") or diverging["value"] > best["value"]
     assert best["value"] < slow["value"]
     assert search["gpu_hours_spent"] > 0 and search["runs"]["total"] == 4
+
+    # The budget held before and after the restart: one proposal only, then the search ended on its budget.
+    # (The hours spent pass it: the first run was admitted on the H100 estimate, and this CPU is slower.)
+    limited = system.wait_until(lambda: (s := system.get(f"/api/searches/{budgeted_id}").json())["status"]
+                                == "finished" and s, 120, "the budgeted search to finish")
+    assert [p["number"] for p in limited["proposal_list"]] == [0], limited["proposal_list"]
+    assert [r["status"] for r in system.get("/api/runs", params={"search": budgeted_id}).json()["runs"]] == \
+        ["succeeded"]
+    assert limited["stop_reason"].startswith("budget: ") and "would pass it" in limited["stop_reason"]
