@@ -63,6 +63,8 @@ def test_a_table_cell_shows_its_verdict_and_reproduce_the_seeds_it_needs(page, l
     verdict = page.locator(f"td[data-cell='{CELL}'] .cell-verdict")
     expect(verdict).to_contain_text("consistent with the paper")
     expect(verdict).to_have_attribute("title", re.compile(r"2\.86 lies inside our 95% interval .* n = 3"))
+    # The difference with its interval: mean 2.883 - 2.86, and our interval [2.694, 3.073] less 2.86.
+    expect(page.locator(f"td[data-cell='{CELL}'] .cell-difference")).to_have_text("Δ +0.02 [-0.17, 0.21]")
     page.get_by_role("button", name="Reproduce…").click()
     expect(page.locator(".seeds-planner .plan-sentence")).to_contain_text(
         re.compile(r"^to tell 0\.1 apart at σ [\d.]+ you need \d+ seeds a cell"))
