@@ -8,7 +8,10 @@ import signal
 from datetime import datetime
 
 import pytest
+from sqlalchemy import create_engine, inspect
 
+from backend.settings import Settings
+from tests.integration.test_migrations import TABLES
 from tests.live import LiveSystem
 
 pytestmark = pytest.mark.slow
@@ -55,6 +58,15 @@ def most_at_once(runs: list[dict]) -> int:
         level += change
         peak = max(peak, level)
     return peak
+
+
+def database_tables(system: LiveSystem) -> set[str]:
+    url = Settings(home=system.home, database_url=system.env.get("SHAKELAB_DATABASE_URL")).resolved_database_url
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def test_a_learning_rate_search_survives_a_killed_api_prunes_and_ends_in_the_good_range(system):
@@ -115,3 +127,6 @@ def test_a_learning_rate_search_survives_a_killed_api_prunes_and_ends_in_the_goo
     assert [r["status"] for r in system.get("/api/runs", params={"search": budgeted_id}).json()["runs"]] == \
         ["succeeded"]
     assert limited["stop_reason"].startswith("budget: ") and "would pass it" in limited["stop_reason"]
+
+    # Optuna kept no storage of its own: the database holds ShakeLab's tables and its Alembic version, no more.
+    assert database_tables(system) == TABLES | {"alembic_version"}
