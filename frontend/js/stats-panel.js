@@ -5,9 +5,10 @@
 
 import { api } from "./api.js";
 import { baseLayout, loadPlotly, PLOT_CONFIG } from "./charts.js";
-import { clear, errorBox, h, uniqueId } from "./dom.js";
+import { clear, download, errorBox, h, uniqueId } from "./dom.js";
 import { DASH, fixed, specValue } from "./format.js";
 import { fieldLabel } from "./labels.js";
+import { toCsv } from "./series.js";
 import { getPath } from "./spec-paths.js";
 
 const CONFIDENCE_NOTE = "95% interval: the mean ± Student's t (n − 1 degrees of freedom) × the standard error; n = 1 has none.";
@@ -65,7 +66,22 @@ export function statsPanel() {
           h("td", { class: "num", text: best ? `${meanStd(best)} (n = ${best.n})` : DASH }));
       })))),
     h("p", { class: "hint", text: `${CONFIDENCE_NOTE} Counted runs only: finished, each seed once. The best epoch is each run's lowest on this very metric, so it flatters; the papers report the last.` }),
+    h("button", { type: "button", class: "button small", text: "Download statistics (CSV)", onClick: downloadStats }),
     rows.flatMap((r) => (r.stats?.last?.note && r.stats.last.n > 1 ? [h("p", { class: "hint", text: `${r.label}: ${r.stats.last.note}.` })] : [])));
+  }
+
+  /** One line per seed group: n, mean ± the 95% interval's half-width, the interval, at the last and best epoch. */
+  function downloadStats() {
+    const { rows, metric } = context;
+    const figures = (stats) => (stats ? [stats.n, stats.mean, stats.std, stats.sem, stats.ci95?.[0], stats.ci95?.[1],
+      stats.ci95 ? `${fixed(stats.mean, 3)} ± ${fixed((stats.ci95[1] - stats.ci95[0]) / 2, 3)} (n=${stats.n})` : `${fixed(stats.mean, 3)} (n=${stats.n}, no interval)`]
+      : [0, null, null, null, null, null, ""]);
+    const names = ["n", "mean", "std", "sem", "ci95_low", "ci95_high", "mean_pm_ci95"];
+    const header = ["setting", "spec_key", "metric", "runs", "counted_run_ids", ...names.map((n) => `last_${n}`), "last_missing", "last_note",
+      ...names.map((n) => `best_${n}`)];
+    const lines = rows.map((r) => [r.label, r.group.spec_key, metric, r.group.run_ids.length, r.group.counted_run_ids.join(" "),
+      ...figures(r.stats?.last), r.stats?.last?.missing ?? null, r.stats?.last?.note ?? null, ...figures(r.stats?.best)]);
+    download(`shakelab-statistics-${metric}-${rows.length}-settings.csv`, new Blob([toCsv(header, lines)], { type: "text/csv" }));
   }
 
   async function drawSettingPlot() {

@@ -298,7 +298,10 @@ function differenceText(r) {
   const text = fixed(r.diff);
   const sign = r.diff > 0 && text !== "0.00" ? "+" : "";
   // Whether the difference matters is the verdict's to say (verdictLine): with its interval, not the spread.
-  return h("span", {}, `Δ ${sign}${text}`);
+  const ci = r.verdict?.difference_ci95;
+  if (!ci) return h("span", { class: "cell-difference", title: "ours − the paper's", text: `Δ ${sign}${text}` });
+  return h("span", { class: "cell-difference", title: "ours − the paper's, and the 95% interval of that difference",
+    text: `Δ ${sign}${text} [${fixed(ci[0])}, ${fixed(ci[1])}]` });
 }
 
 function countsText(counts) {

@@ -3,9 +3,12 @@ cell's verdict against the paper, and the Reproduce dialog's seeds a cell needs.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, datetime
 
+import pytest
 from playwright.sync_api import expect
 
 from backend import store
@@ -30,6 +33,20 @@ def test_compare_shows_each_groups_interval_and_tests_two_groups(page, live):
     for i in range(2):
         expect(rows.nth(i).locator("td").nth(1)).to_have_text("2")  # n
         expect(rows.nth(i).locator("td.interval")).to_have_text(re.compile(r"^\[-?[\d.]+, -?[\d.]+\]$"))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download statistics (CSV)").click()
+    lines = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    groups = live.get("/api/compare", params={"ids": [r["id"] for r in runs]}).json()["groups"]
+    expected = {g["spec_key"]: g["metrics"]["test_error"]["last"] for g in groups}
+    assert len(lines) == 2 and {line["spec_key"] for line in lines} == set(expected)
+    for line in lines:
+        last = expected[line["spec_key"]]
+        assert (line["metric"], line["last_n"]) == ("test_error", "2")
+        assert [float(line[k]) for k in ("last_mean", "last_ci95_low", "last_ci95_high")] == \
+            pytest.approx([last["mean"], *last["ci95"]])
+        half = (last["ci95"][1] - last["ci95"][0]) / 2
+        assert re.fullmatch(r"-?[\d.]+ ± [\d.]+ \(n=2\)", line["last_mean_pm_ci95"])
+        assert float(line["last_mean_pm_ci95"].split(" ± ")[1].split(" ")[0]) == pytest.approx(half, abs=6e-4)
     chart = page.locator("#compare-setting-chart")
     expect(chart).to_have_attribute("data-points", "2", timeout=20_000)  # one point a setting, not a run
     parallel = page.locator("#compare-parallel-chart")
@@ -88,6 +105,8 @@ def test_a_table_cell_shows_its_verdict_and_reproduce_the_seeds_it_needs(page, l
     verdict = page.locator(f"td[data-cell='{CELL}'] .cell-verdict")
     expect(verdict).to_contain_text("consistent with the paper")
     expect(verdict).to_have_attribute("title", re.compile(r"2\.86 lies inside our 95% interval .* n = 3"))
+    # The difference with its interval: mean 2.883 - 2.86, and our interval [2.694, 3.073] less 2.86.
+    expect(page.locator(f"td[data-cell='{CELL}'] .cell-difference")).to_have_text("Δ +0.02 [-0.17, 0.21]")
     page.get_by_role("button", name="Reproduce…").click()
     expect(page.locator(".seeds-planner .plan-sentence")).to_contain_text(
         re.compile(r"^to tell 0\.1 apart at σ [\d.]+ you need \d+ seeds a cell"))

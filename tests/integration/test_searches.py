@@ -79,6 +79,8 @@ BAD = {
     "an end the field refuses": ({"space": {"optim.lr": {"float": [0.1, 50]}}}, "space.optim.lr"),
     "an empty choice": ({"space": {"regularization.level": {"choice": []}}}, "space.regularization.level.choice"),
     "a space that names the seed": ({"space": {"seed": {"int": [0, 5]}}}, "space.seed"),
+    "a space that names a dataset field": ({"space": {"dataset.validation": {"int": [100, 300]}}},
+                                           "space.dataset.validation"),
     "an empty space": ({"space": {}}, "space"),
     "max_concurrent below 1": ({"max_concurrent": 0}, "max_concurrent"),
     "fewer concurrent runs than seeds": ({"seeds": 3, "max_concurrent": 2}, "max_concurrent"),

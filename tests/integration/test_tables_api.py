@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from scipy import stats as sps
 from sqlalchemy import Engine, func, select
 
 from backend import store
@@ -556,6 +557,7 @@ def test_csv_export_has_a_line_per_cell_with_reported_and_reproduced(lab):
     spec = lab.cell_spec(T1, "s-s-i:2x32d")
     for seed, error in enumerate((3.5, 3.7)):
         lab.add_run({**spec, "seed": seed}, errors=(error,))
+    lab.add_run({**lab.cell_spec(T1, "s-s-i:2x64d"), "seed": 0}, errors=(3.4,))
     r = lab.client.get(f"/api/tables/{T1}/export", params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -565,6 +567,17 @@ def test_csv_export_has_a_line_per_cell_with_reported_and_reproduced(lab):
         ("3.55", "V-code", "3.6000", "2", "done")
     assert ssi["std"] == f"{statistics.stdev([3.5, 3.7]):.4f}" and ssi["within_spread"] == "true"
     assert ssi["profile_label"] == PROFILES["full"].label
+    # The 95% interval (Student's t, 1 degree of freedom) and the paper's 3.55 against it.
+    sem = statistics.stdev([3.5, 3.7]) / 2**0.5
+    low, high = sps.t.interval(0.95, 1, loc=3.6, scale=sem)
+    assert (ssi["sem"], ssi["ci95_low"], ssi["ci95_high"]) == (f"{sem:.4f}", f"{low:.4f}", f"{high:.4f}")
+    assert ssi["paper_inside_ci95"] == "true"
+    assert ssi["paper_p_value"] == f"{sps.ttest_1samp([3.5, 3.7], 3.55).pvalue:.4g}"
+    assert ssi["verdict"] == ("consistent with the paper: 3.55 lies inside our 95% interval [2.33, 4.87] "
+                              "(mean 3.60, n = 2)")
+    one = next(row for row in rows if row["cell"] == "s-s-i:2x64d")
+    assert (one["n"], one["mean"], one["sem"], one["ci95_low"], one["paper_inside_ci95"], one["verdict"]) == \
+        ("1", "3.4000", "", "", "", "one run: no interval")
 
 
 def test_markdown_and_latex_exports_put_reproduced_beside_reported(lab):
@@ -588,6 +601,12 @@ def test_markdown_and_latex_exports_put_reproduced_beside_reported(lab):
     assert "18.01 (UNVERIFIED)" in alpha_beta
     assert r"18.01$^\dagger$" in lab.client.get(f"/api/tables/{ALPHA_BETA}/export",
                                                 params={"format": "latex"}).text
+
+    # A cell with one run: no interval, said plainly.
+    lab.add_run({**lab.cell_spec(T1, "s-s-i:2x64d"), "seed": 0}, errors=(3.4,))
+    for fmt in ("markdown", "latex"):
+        text = lab.client.get(f"/api/tables/{T1}/export", params={"format": fmt}).text
+        assert "3.40 (n=1, no interval)" in text, fmt
 
 
 def test_exports_round_a_tie_as_the_page_does(lab):
