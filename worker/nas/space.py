@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from worker.engine.genotype import BLOCKS, COMBINES, OPERATIONS, Block, CellGenotype, Genotype
 
-__all__ = ["DECISIONS", "Decision", "decisions_of", "genotype_of", "random_decisions", "uniform_log_probability"]
+__all__ = ["DECISIONS", "Child", "Decision", "decisions_of", "genotype_of", "random_decisions",
+           "uniform_log_probability"]
 
 CELLS = ("normal", "reduction")
 
@@ -80,3 +81,23 @@ def random_decisions(rng: random.Random) -> list[int]:
 def uniform_log_probability() -> float:
     """The log-probability of any one child under the uniform policy (about -84.55)."""
     return -sum(math.log(d.choices) for d in DECISIONS)
+
+
+@dataclass(frozen=True)
+class Child:
+    """A sampled child: its number in the search, its 50 decisions and their log-probability at sampling
+    (under the policy that sampled it, for PPO's ratio when its reward arrives)."""
+    number: int
+    decisions: tuple[int, ...]
+    log_prob: float
+
+    @property
+    def genotype(self) -> Genotype:
+        return genotype_of(self.decisions)
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "decisions": list(self.decisions), "log_prob": self.log_prob}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Child:
+        return cls(int(data["number"]), tuple(int(d) for d in data["decisions"]), float(data["log_prob"]))
