@@ -14,6 +14,8 @@ const ROUTES = [
   { pattern: /^\/compare$/, nav: "compare", load: () => import("./compare.js") },
   { pattern: /^\/searches$/, nav: "searches", load: () => import("./searches.js") },
   { pattern: /^\/searches\/(?<id>\d+)$/, nav: "searches", load: () => import("./search.js") },
+  { pattern: /^\/nas$/, nav: "nas", load: () => import("./nas-searches.js") },
+  { pattern: /^\/nas\/(?<id>\d+)$/, nav: "nas", load: () => import("./nas.js") },
   { pattern: /^\/tables$/, nav: "tables", load: () => import("./tables.js") },
   { pattern: /^\/tables\/(?<id>[\w.-]+)$/, nav: "tables", load: () => import("./table.js") },
 ];
