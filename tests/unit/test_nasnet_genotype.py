@@ -174,6 +174,8 @@ def test_another_genotype_is_another_spec_and_survives_a_round_trip():
     ({"normal.blocks.4": ...}, "model.genotype.normal.blocks", "a cell has 5 blocks, got 4"),
     ({"reduction.blocks.3.combine": "mul"}, "model.genotype.reduction.blocks.3.combine", "'concat'"),
     ({"normal.concat": [1, 2, 9]}, "model.genotype.normal.concat.2", "state 9 does not exist"),
+    ({"normal.concat": [-1, 2, 3, 4, 5, 6]}, "model.genotype.normal.concat.0", "greater than or equal to 0"),
+    ({"normal.blocks.2.input_2": -1}, "model.genotype.normal.blocks.2.input_2", "greater than or equal to 0"),
     ({"normal.concat": [2, 3, 4, 5]}, "model.genotype.normal.concat", "block 4's result (state 6)"),
     ({"normal.blocks.0.op": "identity"}, "model.genotype.normal.blocks.0.op", "Extra inputs"),
 ])

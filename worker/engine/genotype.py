@@ -14,7 +14,7 @@ State numbering and NASNet-A's cells are TF-slim's (`nets/nasnet/nasnet_utils.py
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -56,7 +56,7 @@ def _error_at(loc: tuple[str | int, ...], value, message: str) -> ValidationErro
 class CellGenotype(_Frozen):
     """A normal or reduction cell: B = 5 blocks and the states concatenated into its output."""
     blocks: tuple[Block, ...] = Field(description="the cell's 5 blocks, in order")
-    concat: tuple[int, ...] | None = Field(
+    concat: tuple[Annotated[int, Field(ge=0)], ...] | None = Field(
         None, description="states concatenated into the output; left out: the block results no block reads")
 
     @model_validator(mode="after")
