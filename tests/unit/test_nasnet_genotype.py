@@ -2,7 +2,10 @@
 genotype of the space building and training, NASNet-A as the default with today's counts and spec keys,
 and bad genotypes named by block and field."""
 
+import json
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -184,3 +187,12 @@ def test_a_bad_genotype_is_an_error_naming_the_block_and_the_field(changes, fiel
         parse_spec(nasnet_spec(genotype=genotype_dict(**changes)))
     assert [e["field"] for e in caught.value.errors][0] == field
     assert words in str(caught.value)
+
+
+def test_the_cli_names_the_block_and_the_field_of_a_bad_genotype_in_one_line(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(nasnet_spec(genotype=genotype_dict(**{"reduction.blocks.4.input_1": 7}))))
+    result = subprocess.run([sys.executable, "-m", "worker.engine", "validate", str(spec)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "model.genotype.reduction.blocks.4.input_1: block 4 reads state 7" in result.stderr
