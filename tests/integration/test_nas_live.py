@@ -1,6 +1,7 @@
 """A NASNet search for real: the API, a Celery worker and the controller process (`python -m worker.nas`) as
 processes, the controller training on the rewards of tiny nasnet children on synthetic data; the
-controller process killed (SIGKILL) in the middle and started again, and no child learned from twice."""
+controller process and the API killed (SIGKILL) in the middle and started again, and no child learned from
+twice."""
 
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ def test_a_controller_search_survives_a_killed_controller_process_and_learns_eac
             return system.get(f"/api/nas/{search_id}").json()
 
         system.wait_until(lambda: get()["children"].get("complete", 0) >= 2, 240, "two rewarded children")
-        nas.send_signal(signal.SIGKILL)
-        nas.wait()
+        # Both killed mid-search: the controller process and the API (whose dispatcher publishes the runs).
+        for process in (nas, system.api):
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        system.start_api()
         system.workers.append(system._spawn("nas-again", "-m", "worker.nas", "--interval", "0.3"))
 
         search = system.wait_until(lambda: (s := get())["status"] == "finished" and s, 600, "the search to end")
