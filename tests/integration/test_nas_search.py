@@ -5,10 +5,12 @@ by the run store's own worker functions (claim, record epochs, finish), as tasks
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from backend import store
-from backend.db import session_scope
+from backend.db import make_engine, session_scope
 from backend.models import NASChild, NASSearch, Run
 from worker.engine.genotype import OPERATIONS
 from worker.nas import driver
@@ -147,3 +149,37 @@ def test_the_default_children_are_the_papers_search_setting(platform):
     assert spec["dataset"] == {"name": "cifar10", "train_size": None, "test_size": None, "validation": 5000}
     assert (spec["model"]["cells"], spec["optim"]["epochs"], spec["schedule"]["kind"]) == (2, 20, "cosine")
     assert search["searcher"] == "controller" and search["max_children"] == 100
+
+
+def test_two_controller_processes_side_by_side_never_sample_a_child_twice_nor_learn_twice(platform):
+    created = create(platform, max_children=8, max_concurrent=4)
+    url = platform.settings.resolved_database_url
+    engines = [make_engine(url), make_engine(url)]  # two processes' own connection pools
+    start = threading.Barrier(2)
+
+    def step(engine):
+        start.wait()
+        for _ in range(4):
+            advance_nas_searches(engine)
+
+    def both():
+        threads = [threading.Thread(target=step, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    both()
+    search = nas(platform, created["id"])
+    assert [c["number"] for c in search["child_list"]] == [0, 1, 2, 3] and platform.count(Run) == 4
+    for child in search["child_list"]:
+        train(platform, child["run_id"], 30.0)
+    both()
+    for e in engines:
+        e.dispose()
+    search = nas(platform, created["id"])
+    assert [c["number"] for c in search["child_list"]] == list(range(8)) and platform.count(Run) == 8
+    with session_scope(platform.engine) as session:
+        searcher = load_searcher(session.get(NASSearch, created["id"]))
+    assert sorted(r.child.number for r in searcher.memory.rewarded) == [0, 1, 2, 3]
+    assert sorted(searcher.memory.sampled) == [4, 5, 6, 7]

@@ -21,7 +21,7 @@ import logging
 import math
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from backend import store as run_store
 from backend.db import session_scope
@@ -74,7 +74,9 @@ def advance_nas_searches(engine: Engine) -> dict[str, list]:
     for search_id in ids:
         try:
             advance_nas_search(engine, search_id, outcome)
-        except (_Raced, OperationalError) as exc:
+        except (_Raced, IntegrityError, OperationalError) as exc:
+            # Another controller process saved first (SQLite: "locked"; PostgreSQL: a child number taken, or
+            # a newer state): what it did stands, this step is rolled back whole.
             log.info("NAS search %s: changed by another process this pass (%s); next pass", search_id,
                      exc.__class__.__name__)
         except SQLAlchemyError:
