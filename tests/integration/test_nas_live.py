@@ -23,7 +23,7 @@ SPEC = {"dataset": {"name": "synthetic", "train_size": 48, "test_size": 16, "val
 # Each child is a run of its own process on the worker, seconds apiece on a loaded CPU: fewer children than
 # a PPO minibatch (20) keep this short; the rewards wait in the controller's stored state. The update itself,
 # and a process killed in the middle of it, are in test_nas_search.py.
-CHILDREN = 6
+CHILDREN = 4
 
 
 def test_a_controller_search_survives_a_killed_controller_process_and_learns_each_child_once(tmp_path):
