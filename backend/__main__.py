@@ -1,7 +1,8 @@
 """`python -m backend run|api|migrate|downgrade`.
 
-run        the whole system on this machine: migrate, the API (with the dashboard) and one worker; Ctrl-C
-           stops both (a run in progress goes back to the queue and resumes next time)
+run        the whole system on this machine: migrate, the API (with the dashboard), one worker and the NAS
+           controller process; Ctrl-C stops them all (a run in progress goes back to the queue and resumes
+           next time; a NAS search resumes from its stored state)
 api        the API alone (docker-compose's api service)
 migrate    upgrade the database to the newest schema (docker-compose's one-shot step)
 downgrade  undo migrations down to a revision (default: all of them)
@@ -32,19 +33,25 @@ def _run(settings) -> int:
 
     migrate(settings.resolved_database_url)
     worker = subprocess.Popen([sys.executable, "-m", "worker"])
+    # The NASNet search's controller needs torch, which the API process never imports (docs/nas.md).
+    controller = subprocess.Popen([sys.executable, "-m", "worker.nas"])
     print(f"ShakeLab: dashboard and API on http://{settings.host}:{settings.port}/  (API docs: /docs)\n"
           f"  database {settings.resolved_database_url}\n  broker   "
           f"{'embedded, in ' + str(settings.broker_dir) if settings.embedded_broker else 'external'}\n"
-          f"  runs     {settings.resolved_runs_dir}\nCtrl-C stops the API and the worker.", flush=True)
+          f"  runs     {settings.resolved_runs_dir}\nCtrl-C stops the API, the worker and the NAS controller.",
+          flush=True)
     try:
         _serve(settings)
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)  # warm shutdown: its run goes back to the queue
+        # Warm shutdown: the worker's run goes back to the queue; the controller ends its step.
+        for child in (worker, controller):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in (worker, controller):
             try:
-                worker.wait(30)
+                child.wait(30)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                child.kill()
     return 0
 
 
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m backend", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="API, dashboard and one worker on this machine")
+    sub.add_parser("run", help="API, dashboard, one worker and the NAS controller on this machine")
     sub.add_parser("api", help="the API alone")
     sub.add_parser("migrate", help="upgrade the database")
     down = sub.add_parser("downgrade", help="undo migrations")

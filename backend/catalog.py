@@ -96,7 +96,8 @@ def catalog() -> dict[str, Any]:
     for cls in model_classes:
         arch = cls.model_fields["arch"].default
         archs.append({"arch": arch, "description": (cls.__doc__ or "").strip(),
-                      "fields": _fields(cls, skip=("arch",)), "methods": list(S.ARCH_METHODS[arch]),
+                      # A NASNet genotype is a graph, not a form field: searches and "Train this cell" set it.
+                      "fields": _fields(cls, skip=("arch", "genotype")), "methods": list(S.ARCH_METHODS[arch]),
                       "paper_defaults": S.paper_defaults(arch), "depths": _depths(arch, cls),
                       "paper_defaults_by_dataset": {d: S.paper_defaults(arch, d) for d in datasets}})
     methods = [{"method": cls.model_fields["method"].default, "description": (cls.__doc__ or "").strip(),

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -230,3 +231,55 @@ Index("ix_runs_status_dispatched", Run.status, Run.dispatched_at)
 METRIC_FIELDS = ("train_loss", "train_error", "test_loss", "test_error", "lr", "seconds", "images_per_second")
 # Recorded only by runs with a validation split; None for the others.
 VALIDATION_FIELDS = ("val_loss", "val_error")
+
+
+class NASSearch(Base):
+    """The NASNet paper's architecture search (docs/nas.md): a controller trained with PPO, or random search,
+    proposing `nasnet` runs with their cells. Its searcher's whole state is `state` (written only by the
+    controller process, `python -m worker.nas`, under `state_version`), so a restart never learns twice."""
+    __tablename__ = "nas_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    searcher: Mapped[str] = mapped_column(String(16))  # controller or random
+    seed: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict] = mapped_column(JSON)  # the children's spec, resolved; each child gets its genotype
+    max_children: Mapped[int] = mapped_column(Integer)
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    # running: proposing; stopping: no new child, its runs still going; finished.
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    children_made: Mapped[int] = mapped_column(Integer, default=0)
+    updates: Mapped[int] = mapped_column(Integer, default=0)  # the controller's PPO updates so far
+    state: Mapped[bytes | None] = mapped_column(LargeBinary)  # None until the controller process starts it
+    state_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    children: Mapped[list[NASChild]] = relationship(back_populates="search", order_by="NASChild.number",
+                                                    cascade="all, delete-orphan")
+
+
+class NASChild(Base):
+    """One sampled child network: its decisions and cell, its log-probability at sampling, its run, and its
+    reward once the run has ended (`learned`: told to the searcher)."""
+    __tablename__ = "nas_children"
+    __table_args__ = (UniqueConstraint("search_id", "number", name="uq_nas_children_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("nas_searches.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    decisions: Mapped[list] = mapped_column(JSON)
+    genotype: Mapped[dict] = mapped_column(JSON)
+    log_prob: Mapped[float] = mapped_column(Float)
+    # running, complete (a reward), failed (the lowest reward, and why), cancelled (no reward).
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    reward: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    learned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    search: Mapped[NASSearch] = relationship(back_populates="children")

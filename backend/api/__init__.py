@@ -17,7 +17,7 @@ from ..dispatch import Dispatcher
 from ..settings import Settings, get_settings
 from .deps import require_read_key
 from .errors import install_error_handlers
-from .routes import api_docs, assets, catalog, experiments, health, runs, searches, stats, workers
+from .routes import api_docs, assets, catalog, experiments, health, nas, runs, searches, stats, workers
 from .routes import tables as table_routes
 from .security import AllowedHosts, CrossSiteGuard, SecurityHeaders
 
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     app.add_middleware(SecurityHeaders)
     # Health stays open for probes; every other read needs the key where SHAKELAB_PROTECT_READS says so.
     app.include_router(health.router, prefix="/api")
-    for module in (catalog, runs, experiments, searches, workers, table_routes, stats):
+    for module in (catalog, runs, experiments, searches, nas, workers, table_routes, stats):
         app.include_router(module.router, prefix="/api", dependencies=[Depends(require_read_key)])
     app.include_router(assets.router)  # before the static mount, which would otherwise answer /assets/*
     app.include_router(api_docs.router)

@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, inspect
 from backend.db import downgrade, migrate
 from backend.models import Base
 
-TABLES = {"experiments", "runs", "run_tags", "metrics", "workers", "searches", "search_proposals"}
+TABLES = {"experiments", "runs", "run_tags", "metrics", "workers", "searches", "search_proposals", "nas_searches",
+          "nas_children"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -16,12 +16,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from worker.engine.genotype import NASNET_A, Genotype
 
 __all__ = [
     "RunSpec",
@@ -188,11 +192,23 @@ class PyramidNetModel(_Section):
 
 
 class NASNetModel(_Section):
-    """NASNet-A for CIFAR (Zoph et al. 2018): N normal cells per stage, F filters, e.g. (6, 32)."""
+    """NASNet for CIFAR (Zoph et al. 2018): N normal cells per stage, F filters, e.g. (6, 32); NASNet-A's
+    cells unless `genotype` names others."""
     arch: Literal["nasnet"] = "nasnet"
     cells: int = Field(6, ge=1, le=20, description="N: normal cells per stage")
     filters: int = Field(32, ge=4, le=512, description="F: filters of the first stage's cells")
     aux_weight: float = Field(0.4, ge=0.0, le=1.0, description="loss weight of the auxiliary head")
+    genotype: Genotype = Field(default=NASNET_A, description="the normal and the reduction cell (default: "
+                               "NASNet-A)")
+
+    @model_serializer(mode="wrap")
+    def _nasnet_a_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # NASNet-A is written as it was before cells were part of the spec, so its specs keep their
+        # spec_key (and the tables their cells); any other genotype is part of the spec and of its key.
+        data = handler(self)
+        if self.genotype == NASNET_A:
+            data.pop("genotype", None)
+        return data
 
 
 ModelSpec = Annotated[

@@ -3,6 +3,8 @@
 A faithful port of TF-slim's `nets/nasnet/nasnet.py` (`build_nasnet_cifar`, `_build_nasnet_base`) and
 `nasnet_utils.py` (`NasNetABaseCell`, `NasNetANormalCell`, `NasNetAReductionCell`), read top to bottom:
 the cells' genotypes as data, the operations, the cell that builds itself from a genotype, the network.
+Any genotype of the paper's search space builds (`model.genotype`; its 13 operations at stride 1 and 2,
+blocks combined by addition or concatenation); NASNet-A's cells are the default.
 
 The network, "NASNet-A (N @ 24F)" in the paper's Table 1: a 3x3 stem conv with 3F filters, then three
 stages of N normal cells with a reduction cell between stages; stage s works with F * 2^s filters and a
@@ -36,56 +38,22 @@ the classifier keeps PyTorch's default initialization rather than TF-slim's fan-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from worker.engine.genotype import NASNET_A, OPERATIONS, CellGenotype, Genotype
 from worker.engine.regularizers import drop_path
 
-__all__ = ["NASNetCIFAR", "NORMAL_CELL", "REDUCTION_CELL", "build", "keep_probability"]
+__all__ = ["NASNetCIFAR", "NORMAL_CELL", "REDUCTION_CELL", "OPERATIONS", "build", "keep_probability"]
 
 
 # ------------------------------------------------------------------------------------------ genotypes
 
-@dataclass(frozen=True)
-class Genotype:
-    """A NASNet cell as data.
-
-    Hidden states are numbered as in TF-slim: 0 is the cell's input h_i, 1 the previous cell's input
-    h_{i-1}, and 2, 3, ... the results of the combinations in order. `ops` holds (operation, hidden state)
-    pairs, two per combination, whose results are added; `concat` lists the hidden states concatenated into
-    the cell's output (TF-slim's `used_hiddenstates` == 0).
-    """
-    ops: tuple[tuple[str, int], ...]
-    concat: tuple[int, ...]
-
-
-# TF-slim NasNetANormalCell; the paper's Fig. 4 (left).
-NORMAL_CELL = Genotype(
-    ops=(
-        ("sep_conv_5x5", 0), ("sep_conv_3x3", 1),   # -> 2
-        ("sep_conv_5x5", 1), ("sep_conv_3x3", 1),   # -> 3
-        ("avg_pool_3x3", 0), ("identity", 1),       # -> 4
-        ("avg_pool_3x3", 1), ("avg_pool_3x3", 1),   # -> 5
-        ("sep_conv_3x3", 0), ("identity", 0),       # -> 6
-    ),
-    # h_{i-1} is concatenated too, though it feeds operations (TF-slim used_hiddenstates [1,0,0,0,0,0,0]).
-    concat=(1, 2, 3, 4, 5, 6),
-)
-
-# TF-slim NasNetAReductionCell; the paper's Fig. 4 (right). Operations on h_i and h_{i-1} use stride 2.
-REDUCTION_CELL = Genotype(
-    ops=(
-        ("sep_conv_5x5", 0), ("sep_conv_7x7", 1),   # -> 2
-        ("max_pool_3x3", 0), ("sep_conv_7x7", 1),   # -> 3
-        ("avg_pool_3x3", 0), ("sep_conv_5x5", 1),   # -> 4
-        ("identity", 3), ("avg_pool_3x3", 2),       # -> 5
-        ("sep_conv_3x3", 2), ("max_pool_3x3", 0),   # -> 6
-    ),
-    concat=(3, 4, 5, 6),
-)
+# The cells as data live in worker/engine/genotype.py (torch-free, part of the spec); NASNet-A's are the
+# default. TF-slim NasNetANormalCell and NasNetAReductionCell, the paper's Fig. 4.
+NORMAL_CELL: CellGenotype = NASNET_A.normal
+REDUCTION_CELL: CellGenotype = NASNET_A.reduction
 
 
 # ------------------------------------------------------------------------------------ ScheduledDropPath
@@ -103,11 +71,25 @@ def keep_probability(cell_num: int, total_cells: int, p_max: float, progress: fl
 
 # ----------------------------------------------------------------------------------------- operations
 
-def _conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, relu: bool = True) -> nn.Sequential:
+def _conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, relu: bool = True,
+             dilation: int = 1) -> nn.Sequential:
     """(ReLU) conv BN, TF-slim's `relu; slim.conv2d; slim.batch_norm` (no conv bias: BN follows)."""
     layers = [nn.ReLU()] if relu else []
-    layers += [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out)]
+    layers += [nn.Conv2d(c_in, c_out, kernel, stride, dilation * (kernel // 2), dilation, bias=False),
+               nn.BatchNorm2d(c_out)]
     return nn.Sequential(*layers)
+
+
+class FactorizedConv(nn.Sequential):
+    """The paper's "1xk then kx1 convolution": ReLU, 1xk conv, kx1 conv, BN, the pair standing in for one
+    kxk convolution (one ReLU and one BN, as a convolution has); a stride applies along the width in the
+    first and along the height in the second."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int):
+        super().__init__(nn.ReLU(),
+                         nn.Conv2d(c_in, c_out, (1, kernel), (1, stride), (0, kernel // 2), bias=False),
+                         nn.Conv2d(c_out, c_out, (kernel, 1), (stride, 1), (kernel // 2, 0), bias=False),
+                         nn.BatchNorm2d(c_out))
 
 
 def _separable(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Module]:
@@ -126,12 +108,12 @@ class SeparableConv(nn.Sequential):
 
 
 class Pool(nn.Sequential):
-    """3x3 average or max pooling; a 1x1 conv + BN (no ReLU, as in TF-slim) when the channels differ."""
+    """kxk average or max pooling; a 1x1 conv + BN (no ReLU, as in TF-slim) when the channels differ."""
 
-    def __init__(self, kind: str, c_in: int, c_out: int, stride: int):
+    def __init__(self, kind: str, c_in: int, c_out: int, stride: int, kernel: int = 3):
         # TF's SAME average pooling averages only the pixels inside the image.
-        pool = (nn.AvgPool2d(3, stride, 1, count_include_pad=False) if kind == "avg"
-                else nn.MaxPool2d(3, stride, 1))
+        pool = (nn.AvgPool2d(kernel, stride, kernel // 2, count_include_pad=False) if kind == "avg"
+                else nn.MaxPool2d(kernel, stride, kernel // 2))
         super().__init__(pool, *([_conv_bn(c_in, c_out, relu=False)] if c_in != c_out else []))
 
 
@@ -163,15 +145,22 @@ class FactorizedReduction(nn.Module):
 
 
 def _operation(name: str, c_in: int, c_out: int, stride: int) -> nn.Module:
-    """TF-slim `_apply_conv_operation`: one of the genotype's operations, mapping c_in to c_out channels."""
-    if name.startswith("sep_conv_"):
+    """TF-slim `_apply_conv_operation` over the paper's 13 operations: one operation, mapping c_in to c_out
+    channels at `stride` (every kernel is odd and padded to keep the size, so stride 2 halves it)."""
+    if name.startswith("sep_conv_"):  # the names end in their kernel size
         return SeparableConv(c_in, c_out, int(name[-1]), stride)
-    if name in ("avg_pool_3x3", "max_pool_3x3"):
-        return Pool(name[:3], c_in, c_out, stride)
+    if name.startswith(("avg_pool_", "max_pool_")):
+        return Pool(name[:3], c_in, c_out, stride, int(name[-1]))
+    if name in ("conv_1x1", "conv_3x3"):
+        return _conv_bn(c_in, c_out, int(name[-1]), stride)
+    if name == "dil_conv_3x3":
+        return _conv_bn(c_in, c_out, 3, stride, dilation=2)  # not separable, dilation 2 (docs/engine.md)
+    if name in ("conv_1x3_3x1", "conv_1x7_7x1"):
+        return FactorizedConv(c_in, c_out, int(name[7]), stride)
     if name == "identity":
         # TF-slim's "none": a strided or channel-changing identity becomes ReLU-conv1x1-BN.
         return _conv_bn(c_in, c_out, 1, stride) if stride > 1 or c_in != c_out else nn.Identity()
-    raise ValueError(f"unknown NASNet operation {name!r}")
+    raise ValueError(f"unknown NASNet operation {name!r}; expected one of {', '.join(OPERATIONS)}")
 
 
 # ----------------------------------------------------------------------------------------------- cell
@@ -181,22 +170,28 @@ class Cell(nn.Module):
 
     c_in: channels of the input h_i. c_prev: channels of h_{i-1}, or None for the first cell, which
     takes the stem twice and leaves h_{i-1} as it is (TF-slim's `prev_layer=None`). prev_larger: h_{i-1}
-    has twice h_i's resolution (the cell after a reduction cell). filters: the cell's filters, so the
-    output has len(concat) * filters channels. reduction: stride 2 on the operations that read h_i or h_{i-1}.
+    has twice h_i's resolution (the cell after a reduction cell). filters: the cell's filters, so each
+    concatenated state has `filters` channels (twice as many when its block concatenates). reduction: stride 2
+    on the operations that read h_i or h_{i-1}. An input the genotype never uses is not processed at all, so
+    the cell has no parameter without a gradient.
     """
 
-    def __init__(self, genotype: Genotype, c_in: int, c_prev: int | None, prev_larger: bool, filters: int,
+    def __init__(self, genotype: CellGenotype, c_in: int, c_prev: int | None, prev_larger: bool, filters: int,
                  reduction: bool):
         super().__init__()
         self.concat = genotype.concat
         self.inputs = [state for _, state in genotype.ops]
+        self.combines = [block.combine for block in genotype.blocks]
         # Drop path regularizes every operation except the identity (TF-slim: `operation != 'none'`).
         self.dropped = [name != "identity" for name, _ in genotype.ops]
+        used = set(self.inputs) | set(self.concat)
 
         # TF-slim `_cell_base`: h_i through ReLU-conv1x1-BN to the cell's filters; h_{i-1} matched to h_i's
         # resolution (factorized reduction) or to the filters (ReLU-conv1x1-BN) when it differs.
-        self.preprocess = _conv_bn(c_in, filters)
-        if c_prev is None:
+        self.preprocess = _conv_bn(c_in, filters) if 0 in used else None
+        if 1 not in used:
+            self.preprocess_prev = None
+        elif c_prev is None:
             self.preprocess_prev, c_prev = nn.Identity(), c_in
         elif prev_larger:
             self.preprocess_prev = nn.Sequential(nn.ReLU(), FactorizedReduction(c_prev, filters))
@@ -206,11 +201,13 @@ class Cell(nn.Module):
         else:
             self.preprocess_prev = nn.Identity()
 
-        channels = [filters, c_prev] + [filters] * (len(genotype.ops) // 2)
-        # A reduction cell strides only the operations that read the cell's two inputs.
-        self.ops = nn.ModuleList(
-            _operation(name, channels[state], filters, 2 if reduction and state < 2 else 1)
-            for name, state in genotype.ops)
+        # Channels of each hidden state; a reduction cell strides only the operations on the cell's inputs.
+        channels, ops = [filters, c_prev], []
+        for block in genotype.blocks:
+            for name, state in ((block.op_1, block.input_1), (block.op_2, block.input_2)):
+                ops.append(_operation(name, channels[state], filters, 2 if reduction and state < 2 else 1))
+            channels.append(2 * filters if block.combine == "concat" else filters)
+        self.ops = nn.ModuleList(ops)
 
         # TF-slim `_combine_unused_states`: an input that is concatenated is first brought to the
         # combinations' resolution and filters (factorized reduction, without a ReLU).
@@ -218,12 +215,15 @@ class Cell(nn.Module):
             FactorizedReduction(channels[s], filters, 2 if reduction else 1)
             if s < 2 and (reduction or channels[s] != filters) else nn.Identity()
             for s in self.concat)
-        self.out_channels = len(self.concat) * filters
+        self.out_channels = sum(filters if s < 2 else channels[s] for s in self.concat)
 
     def forward(self, x: Tensor, prev: Tensor, keep: Tensor | None) -> Tensor:
-        states = [self.preprocess(x), self.preprocess_prev(prev)]
-        for i in range(0, len(self.ops), 2):
-            states.append(self._branch(i, states, keep) + self._branch(i + 1, states, keep))
+        # An unused input stays as it is (it is read by nothing).
+        states = [x if self.preprocess is None else self.preprocess(x),
+                  prev if self.preprocess_prev is None else self.preprocess_prev(prev)]
+        for b, combine in enumerate(self.combines):
+            first, second = self._branch(2 * b, states, keep), self._branch(2 * b + 1, states, keep)
+            states.append(first + second if combine == "add" else torch.cat([first, second], dim=1))
         outputs = zip(self.concat, self.concat_adjust, strict=True)
         return torch.cat([adjust(states[s]) for s, adjust in outputs], dim=1)
 
@@ -254,14 +254,16 @@ class AuxHead(nn.Module):
 
 
 class NASNetCIFAR(nn.Module):
-    """NASNet-A (N @ 24F) for 32x32 images: `cells` N normal cells per stage, `filters` F.
+    """NASNet-A (N @ 24F) for 32x32 images, or the NASNet of another `genotype`: `cells` N normal cells per
+    stage, `filters` F.
 
     p_max: ScheduledDropPath's final drop probability of the last cell (TF-slim 1 - drop_path_keep_prob;
     0 turns drop path off). aux_weight: the auxiliary head's loss weight (0: no auxiliary head).
     """
 
     def __init__(self, cells: int = 6, filters: int = 32, num_classes: int = 10, *, aux_weight: float = 0.4,
-                 p_max: float = 0.4, stem_multiplier: int = 3, image_size: int = 32):
+                 p_max: float = 0.4, stem_multiplier: int = 3, image_size: int = 32,
+                 genotype: Genotype = NASNET_A):
         super().__init__()
         self.aux_weight, self.p_max = aux_weight, p_max
         self.register_buffer("progress", torch.zeros(()))  # fraction of training done, set every step
@@ -279,7 +281,7 @@ class NASNetCIFAR(nn.Module):
             for i in range(cells + (stage > 0)):
                 reduction = stage > 0 and i == 0
                 (c_prev, level_prev), (c_in, level) = outputs[-2:]
-                cell = Cell(REDUCTION_CELL if reduction else NORMAL_CELL, c_in, c_prev, level_prev < level,
+                cell = Cell(genotype.reduction if reduction else genotype.normal, c_in, c_prev, level_prev < level,
                             filters * 2 ** stage, reduction)
                 self.cells.append(cell)
                 outputs.append((cell.out_channels, level + reduction))
@@ -329,7 +331,8 @@ class NASNetCIFAR(nn.Module):
 
 
 def build(model_spec, regularization, num_classes: int) -> NASNetCIFAR:
-    """NASNet-A from the run spec's `model` (NASNetModel) and `regularization` sections."""
+    """NASNet (NASNet-A unless the spec names a genotype) from the run spec's `model` (NASNetModel) and
+    `regularization` sections."""
     if regularization.method == "scheduled_drop_path":
         p_max = regularization.p_max
     elif regularization.method == "none":
@@ -338,4 +341,4 @@ def build(model_spec, regularization, num_classes: int) -> NASNetCIFAR:
         raise ValueError(f"regularization {regularization.method!r} does not apply to NASNet; "
                          "it takes 'none' or 'scheduled_drop_path'")
     return NASNetCIFAR(model_spec.cells, model_spec.filters, num_classes,
-                       aux_weight=model_spec.aux_weight, p_max=p_max)
+                       aux_weight=model_spec.aux_weight, p_max=p_max, genotype=model_spec.genotype)
