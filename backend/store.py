@@ -26,6 +26,7 @@ from .models import (
     VALIDATION_FIELDS,
     Experiment,
     Metric,
+    NASChild,
     Run,
     RunTag,
     Search,
@@ -258,6 +259,11 @@ def delete_run(session: Session, run_id: int) -> Run:
         if search_status not in (None, "finished"):
             raise Conflict(f"run {run_id} belongs to search {run.search_id}, which is still {search_status}: its "
                            "sampler learns from this run; delete it once the search has finished")
+    unlearned = session.scalar(select(NASChild.search_id).where(NASChild.run_id == run_id,
+                                                                 NASChild.learned.is_(False)))
+    if unlearned is not None:
+        raise Conflict(f"run {run_id} is a child of NAS search {unlearned}, whose controller has not learned from "
+                       "it yet; delete it once the search has taken its reward")
     session.delete(run)
     session.flush()
     return run

@@ -183,3 +183,15 @@ def test_two_controller_processes_side_by_side_never_sample_a_child_twice_nor_le
         searcher = load_searcher(session.get(NASSearch, created["id"]))
     assert sorted(r.child.number for r in searcher.memory.rewarded) == [0, 1, 2, 3]
     assert sorted(searcher.memory.sampled) == [4, 5, 6, 7]
+
+
+def test_a_child_run_is_deleted_only_once_its_controller_has_learned_from_it(platform):
+    search = create(platform, searcher="random", max_children=2, max_concurrent=1, seed=3)
+    advance_nas_searches(platform.engine)
+    [child] = nas(platform, search["id"])["child_list"]
+    train(platform, child["run_id"], 40.0)  # finished, its reward not yet taken
+    r = platform.client.delete(f"/api/runs/{child['run_id']}")
+    assert r.status_code == 409 and "has not learned from it" in r.json()["detail"]
+    advance_nas_searches(platform.engine)  # the controller process takes the reward
+    assert nas(platform, search["id"])["child_list"][0]["reward"] == pytest.approx(0.6)
+    assert platform.client.delete(f"/api/runs/{child['run_id']}").status_code == 204
