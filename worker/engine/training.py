@@ -28,6 +28,7 @@ from torch import nn
 
 from .data import DeviceLoader, DownloadProgress, load_dataset
 from .models import build_model
+from .replicas import using_layout
 from .spec import RunSpec, ScheduleSpec
 
 __all__ = ["train", "TrainingDiverged", "RunDirError", "learning_rate", "resolve_device"]
@@ -195,7 +196,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
                                 nesterov=optim.nesterov, weight_decay=optim.weight_decay)
     train_loader = DeviceLoader(data.train, mean=data.mean, std=data.std, batch_size=optim.batch_size,
                                 device=device, augment=spec.augment, shuffle=True, seed=spec.seed,
-                                channels_last=channels_last)
+                                channels_last=channels_last, replica_batch=optim.replica_batch)
     test_loader = DeviceLoader(data.test, mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE,
                                device=device, channels_last=channels_last)
     # Held-out training images are evaluated as the test set is: no augmentation.
@@ -221,6 +222,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     forward = _compiled(model, device, compile, compile_mode)
     set_progress = getattr(model, "set_training_progress", None)
     steps_per_epoch = len(train_loader)
+    layouts = train_loader.layouts()  # each step's replica groups (batch norm and batch-level draws)
     total_steps = optim.epochs * steps_per_epoch
     first_epoch = len(history) + 1
     last_epoch = optim.epochs if stop_after is None else min(optim.epochs, stop_after)
@@ -236,14 +238,14 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
         loss_sum = torch.zeros((), device=device)
         wrong = torch.zeros((), device=device, dtype=torch.long)
         step = (epoch - 1) * steps_per_epoch
-        for images, labels in train_loader.epoch(epoch):
+        for layout, (images, labels) in zip(layouts, train_loader.epoch(epoch), strict=True):
             lr = learning_rate(spec.schedule, optim.lr, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if set_progress is not None:
                 set_progress(step / total_steps)
             with torch.autocast(device.type, autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+                                enabled=autocast_dtype is not None), using_layout(layout):
                 loss, main_loss, logits = _loss(model, forward(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
