@@ -184,3 +184,30 @@ def test_stochastic_depth_and_drop_path_follow_the_layout_too():
     halves = [both(layout_for(8, 8, 2, rank=r, world=2), x[:4]) for r in (0, 1)]
     for i in range(2):
         assert torch.equal(torch.cat([h[i] for h in halves]), whole[i])
+
+
+@pytest.mark.slow
+def test_groups_compile_into_one_graph_per_batch_size_without_breaks():
+    from torch._dynamo.utils import counters
+
+    from worker.engine.models import build_model
+
+    spec = parse_spec({"dataset": {"name": "synthetic"}, "model": {"arch": "shake_resnet", "depth": 8, "width": 4},
+                       "regularization": {"method": "shake_shake", "level": "batch"},
+                       "optim": {"batch_size": 32, "replica_batch": 8}})
+    model = build_model(spec)
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(model, backend="aot_eager", dynamic=False)
+    x = torch.randn(32, 3, 32, 32)
+    try:
+        for n in (32, 29, 32):  # full batches and an epoch's uneven last batch
+            outputs = []
+            for forward in (compiled, model):
+                torch.manual_seed(1)
+                with using_layout(layout_for(n, 32, 8)):
+                    outputs.append(forward(x[:n]))
+            assert torch.equal(*outputs)
+        assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]
+    finally:
+        torch._dynamo.reset()
