@@ -25,8 +25,9 @@ utilisation (training FLOPs = 3 x forward FLOPs, counted by torch's FlopCounterM
 bf16 peak), peak memory, the GPU-hours of a papers' run (1800 epochs of CIFAR's 50,000 images), the host
 synchronisations per step (CUDA's sync debug mode) and compilation figures; then the evaluation and
 checkpoint cost per epoch, the cost of splitting the batch into replica groups (`optim.replica_batch`: batch
-norm and batch-level draws per group, as on the papers' GPUs), several runs sharing one device (a worker's runs
-per GPU), the issue's targets
+norm and batch-level draws per group, as on the papers' GPUs), one run on K processes against one process
+(DistributedDataParallel under torchrun: `--processes`, one GPU each), several runs sharing one device (a
+worker's runs per GPU), the issue's targets
 as PASS/FAIL lines, and how long each part took. `--budget` bounds the whole run: what does not fit is
 reported as skipped, so a 10-minute command always ends with its tables.
 """
@@ -63,8 +64,9 @@ class Model:
     last: bool = False  # measured after the issue's models, if the time budget allows
 
 
-# Shake-Shake trained with 128 images split over 2 GPUs (xgastaldi/shake-shake README); we run all 128 on one GPU, which
-# is what a ShakeLab run does. PyramidNet+ShakeDrop: 128 (ShakeDrop's official command); NASNet-A: 32.
+# Shake-Shake trained with 128 images split over 2 GPUs (xgastaldi/shake-shake README); we run all 128 on one GPU in one
+# batch-norm group (the replica-groups table splits them). PyramidNet+ShakeDrop: 128 (ShakeDrop's official command);
+# NASNet-A: 32.
 MODELS = {
     "ss26-2x32d": Model("Shake-Shake 26 2x32d", {"arch": "shake_resnet", "depth": 26, "width": 32},
                         {"method": "shake_shake"}, 128),
@@ -326,7 +328,8 @@ def run_one(args) -> None:
         barrier = (args.barrier, args.parties) if args.barrier else None
         result = measure_ours(args.one, args.variant, args.batch_size, args.steps, args.test_size, barrier,
                               args.groups)
-    print(json.dumps(result))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(result))
 
 
 # -------------------------------------------------------------------------------------------- driver
@@ -348,10 +351,12 @@ class Job:
     name: str
     batch_size: int
     groups: int = 1  # replica groups per batch
+    processes: int = 1  # ranks of one run (torchrun)
 
     def label(self) -> str:
         groups = f" in {self.groups} replica groups" if self.groups > 1 else ""
-        return f"{self.variant} {self.name} b{self.batch_size}{groups}"
+        processes = f" on {self.processes} processes" if self.processes > 1 else ""
+        return f"{self.variant} {self.name} b{self.batch_size}{groups}{processes}"
 
 
 @dataclass
@@ -384,7 +389,11 @@ class Measurement:
 
 
 def launch(job: Job, args, barrier: tuple[str, int] | None = None, threads: int | None = None) -> Measurement:
-    cmd = [sys.executable, __file__, "--one", job.name, "--variant", job.variant,
+    launcher = [sys.executable]
+    if job.processes > 1:  # one run on K ranks; rank 0 prints the result
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={job.processes}"]
+        threads = threads or max(1, (os.cpu_count() or 1) // job.processes)
+    cmd = [*launcher, __file__, "--one", job.name, "--variant", job.variant,
            "--batch-size", str(job.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--test-size", str(args.test_size), "--groups", str(job.groups)]
     if barrier is not None:
@@ -475,6 +484,9 @@ def main() -> None:
     p.add_argument("--barrier", help=argparse.SUPPRESS)
     p.add_argument("--parties", type=int, help=argparse.SUPPRESS)
     p.add_argument("--groups", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--processes", help="numbers of processes (torchrun ranks, one GPU each) to train one run "
+                   "on, against one process with the same replica groups, e.g. 2,8 (default: the GPUs there are, "
+                   "when more than one; on a CPU none: gloo ranks share its cores)")
     args = p.parse_args()
     if args.one:
         return run_one(args)
@@ -498,6 +510,9 @@ def main() -> None:
     shared_variant = "ours" if on_gpu else "ours-eager"  # the engine's default on this device
     replica = args.replica_groups if args.replica_groups is not None else ("2,4" if on_gpu else "2")
     replica_groups = [int(g) for g in replica.split(",") if g.strip() and int(g) > 1]
+    gpus = torch.cuda.device_count() if on_gpu else 0
+    many = args.processes if args.processes is not None else (str(gpus) if gpus > 1 else "")
+    process_counts = [int(k) for k in many.split(",") if k.strip() and int(k) > 1]
 
     def batch_sizes(name: str) -> list[int]:
         return [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [MODELS[name].batch_size]
@@ -536,6 +551,12 @@ def main() -> None:
             if splits and shared_variant not in variants:
                 jobs.append(Job(shared_variant, n, b))
             jobs += [Job(shared_variant, n, b, g) for g in splits]
+    # One run on K processes (one replica group each) against one process with the same K groups.
+    for n in first:
+        for b in batch_sizes(n):
+            for k in [k for k in process_counts if b % k == 0]:
+                jobs += [job for job in (Job(shared_variant, n, b, k), Job(shared_variant, n, b, k, k))
+                         if job not in jobs]
     jobs += [Job(v, n, b) for v in ("ours-eager", "ours-cudagraphs") if v in variants
              for n in first for b in batch_sizes(n)]
     jobs += [Job(v, n, b) for n in later for b in batch_sizes(n) for v in variants]
@@ -568,7 +589,7 @@ def main() -> None:
         print(f"# {timings[-1][1]:6.1f} s  {job.label()}: {summary}", flush=True)
 
     print_report(names, variants, batch_sizes, results, flops, params, peak, shared_rows, shared_name,
-                 shared_variant, timings, args, budget, replica_groups)
+                 shared_variant, timings, args, budget, replica_groups, process_counts, gpus)
 
 
 def measure_shared(job: Job, k: int, args, budget: Budget, on_gpu: bool) -> dict:
@@ -592,7 +613,7 @@ def shared_summary(row: dict) -> str:
 
 
 def print_report(names, variants, batch_sizes, results, flops, params, peak, shared_rows, shared_name,
-                 shared_variant, timings, args, budget, replica_groups=()) -> None:
+                 shared_variant, timings, args, budget, replica_groups=(), process_counts=(), gpus=0) -> None:
     print("\n## Models\n")
     print(markdown_table(["name", "model", "parameters", "paper batch", "training GFLOP/image (3 x forward)"],
                          [[n, MODELS[n].title, f"{params[n]:,}", MODELS[n].batch_size, f"{flops[n] / 1e9:.3f}"]
@@ -671,6 +692,28 @@ def print_report(names, variants, batch_sizes, results, flops, params, peak, sha
                              rows))
         print("\nOne group is plain batch norm over the whole batch; more groups normalise each group by its own "
               "statistics (one reshape, no loop) and draw batch-level coefficients per group.")
+
+    print(f"\n## One run on several processes (DistributedDataParallel), {shared_variant}\n")
+    if not process_counts:
+        print(f"Not measured: {'one GPU here' if gpus == 1 else 'no GPUs here' if not gpus else 'not asked'}; "
+              "scaling over GPUs is unmeasured (--processes K measures K ranks, on a CPU with gloo).")
+    else:
+        rows = []
+        for name in names:
+            for batch_size in batch_sizes(name):
+                for k in process_counts:
+                    one = results.get(Job(shared_variant, name, batch_size, k), {}).get("images_per_second")
+                    r = results.get(Job(shared_variant, name, batch_size, k, k))
+                    if r is None:
+                        continue
+                    if "error" in r:
+                        rows.append([name, batch_size, k, r["error"], "", ""])
+                        continue
+                    rate = r["images_per_second"]
+                    rows.append([name, batch_size, k, f"{rate:.1f}", fmt(one), fmt(rate / one if one else None, ".2f")])
+        print(markdown_table(["model", "batch", "processes", "img/s", "img/s on one process", "speed-up"], rows))
+        print("\nThe same run both ways: the batch in one replica group per process; one process normalises "
+              "the same groups by reshape.")
 
     if shared_rows:
         print(f"\n## Runs sharing one device: {shared_name}, variant {shared_variant}, "

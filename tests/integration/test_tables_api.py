@@ -242,7 +242,8 @@ def alternatives(value) -> list:
 def one_field_variants(spec: dict) -> dict[str, dict]:
     """For every field of the spec but its seed: the spec with that one field changed to another valid value.
     Fields that cannot change alone (the union tags, synthetic-only sizes, the schedule's kind with its
-    milestones) change with the one field they are tied to."""
+    milestones, the batch size with its replica groups) change with the one field they are tied to."""
+    optim = spec["optim"]
     tied = {
         "model.arch": {**spec, "model": {"arch": "resnet", "depth": 110, "bottleneck": False}},
         "regularization.method": {**spec, "regularization": {"method": "stochastic_depth", "p_last": 0.5}},
@@ -250,6 +251,9 @@ def one_field_variants(spec: dict) -> dict[str, dict]:
         "dataset.test_size": {**spec, "dataset": {"name": "synthetic", "test_size": 512}},
         "dataset.validation": {**spec, "dataset": {**spec["dataset"], "validation": 5000}},
         "schedule.kind": {**spec, "schedule": {**spec["schedule"], "kind": "cosine", "milestones": []}},
+        # the batch stays a multiple of replica_batch
+        "optim.batch_size": {**spec, "optim": {**optim, "batch_size": 2 * optim["batch_size"]}},
+        "optim.replica_batch": {**spec, "optim": {**optim, "replica_batch": optim["replica_batch"] // 2}},
     }
     variants = {}
     for path, value in leaves(spec):

@@ -62,6 +62,16 @@ def test_replica_batch_enters_the_spec_key():
     assert spec_key(one) != spec_key(two)
 
 
+def test_a_search_that_proposes_a_batch_size_proposes_one_group_unless_it_proposes_the_split_too():
+    from backend.searches.space import apply_params
+
+    base = parse_spec({"model": {"arch": "shake_resnet"}}).model_dump(mode="json")  # 128 in groups of 64
+    assert parse_spec(apply_params(base, {"optim.batch_size": 32})).optim.replica_batch == 32
+    both = apply_params(base, {"optim.batch_size": 32, "optim.replica_batch": 16})
+    assert parse_spec(both).optim.replica_batch == 16
+    assert parse_spec(apply_params(base, {"optim.lr": 0.1})).optim.replica_batch == 64
+
+
 # ------------------------------------------------------------------------------------------- layouts
 
 def test_groups_split_a_batch_as_data_parallel_table_does():

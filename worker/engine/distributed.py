@@ -16,8 +16,10 @@ evaluation is split over the ranks and summed; rank 0 alone writes the run direc
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import os
+import signal
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -57,6 +59,7 @@ class Placement:
     def start(self, device: torch.device) -> None:
         if not self.distributed or dist.is_initialized():
             return
+        _die_with_agent()
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT,
@@ -108,6 +111,20 @@ class Placement:
 
 
 SINGLE = Placement()
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_agent() -> None:
+    """torchrun starts each rank in a session of its own, so a SIGKILL that ends its agent (a worker
+    cancelling the run, or killed itself) would not reach the ranks: each rank asks the kernel for a SIGKILL
+    when its parent, the agent, dies, and leaves at once if it already has."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() == 1:
+        os._exit(1)
 
 
 def placement_from_env() -> Placement:
