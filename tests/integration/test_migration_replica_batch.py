@@ -93,3 +93,38 @@ def test_a_search_base_spec_gets_the_field_unless_the_search_varies_the_batch(en
     with Session(engine) as session:
         assert session.get(Search, ids[0]).spec["optim"]["replica_batch"] == 32
         assert "replica_batch" not in session.get(Search, ids[1]).spec["optim"]
+
+
+def test_the_upgrade_and_downgrade_through_alembic(request, tmp_path):
+    """The revision itself, from the one before it: a run row written then (no replica_batch, its old key)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from backend.db import downgrade, migrate
+
+    url = request.getfixturevalue("postgres_url")
+    migration = load_migration()
+    migrate(url, migration.down_revision)
+    spec = parse_spec({"model": {"arch": "shake_resnet", "depth": 26, "width": 32}}).model_dump(mode="json")
+    old = migration.without_replica_batch(spec)
+    runs = sa.table("runs", *(sa.column(c) for c in (
+        "name", "notes", "spec_key", "arch", "method", "dataset", "seed", "epochs", "status", "created_at",
+        "cancel_requested", "attempts", "epochs_done", "train_seconds")), sa.column("spec", sa.JSON))
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.insert(runs).values(
+                name="old", notes="", spec=old, spec_key=migration.spec_key(old), arch="shake_resnet", method="none",
+                dataset="cifar10", seed=0, epochs=1800, status="succeeded", created_at=datetime.now(UTC),
+                cancel_requested=False, attempts=1, epochs_done=1800, train_seconds=1.0))
+        migrate(url)
+        with engine.connect() as connection:
+            row = connection.execute(sa.select(runs.c.spec, runs.c.spec_key)).one()
+        assert row.spec["optim"]["replica_batch"] == 128 and row.spec_key == spec_key(parse_spec(row.spec))
+        downgrade(url, migration.down_revision)
+        with engine.connect() as connection:
+            row = connection.execute(sa.select(runs.c.spec, runs.c.spec_key)).one()
+        assert row.spec == old and row.spec_key == migration.spec_key(old)
+    finally:
+        engine.dispose()
