@@ -632,6 +632,7 @@ def test_notes_and_settings_say_what_the_smoke_profile_trains(lab):
     assert config["dataset"] == "synthetic, 64 training and 32 test images under profile smoke (the paper: cifar10)"
     assert config["epochs"] == "2 under profile smoke (the paper: 1800)"
     assert config["batch_size"] == "32 under profile smoke (the paper: 128)"
+    assert config["replica_batch"] == "16 under profile smoke (the paper: 64)"  # two groups, as the paper's
     smoke_widths = {c.spec.model.width for c in table_specs(T1, "smoke")}
     assert all(f"shake_resnet depth 8 width {w}" in config["model"] for w in smoke_widths)
     assert config["model"].endswith(f"(the paper: {PAPER_TABLES[T1].config['model']})")
