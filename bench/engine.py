@@ -691,7 +691,7 @@ def print_report(names, variants, batch_sizes, results, flops, params, peak, sha
         print(markdown_table(["model", "batch", "groups", "replica batch", "img/s", "x one group", "peak MiB"],
                              rows))
         print("\nOne group is plain batch norm over the whole batch; more groups normalise each group by its own "
-              "statistics (one reshape, no loop) and draw batch-level coefficients per group.")
+              "statistics (a reshape and one batch-norm call, no loop) and draw batch-level coefficients per group.")
 
     print(f"\n## One run on several processes (DistributedDataParallel), {shared_variant}\n")
     if not process_counts:
