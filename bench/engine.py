@@ -24,7 +24,10 @@ recording; the figure includes the data path, schedule and optimizer, as a run d
 utilisation (training FLOPs = 3 x forward FLOPs, counted by torch's FlopCounterMode, against the GPU's dense
 bf16 peak), peak memory, the GPU-hours of a papers' run (1800 epochs of CIFAR's 50,000 images), the host
 synchronisations per step (CUDA's sync debug mode) and compilation figures; then the evaluation and
-checkpoint cost per epoch, several runs sharing one device (a worker's runs per GPU), the issue's targets
+checkpoint cost per epoch, the cost of splitting the batch into replica groups (`optim.replica_batch`: batch
+norm and batch-level draws per group, as on the papers' GPUs), one run on K processes against one process
+(DistributedDataParallel under torchrun: `--processes`, one GPU each), several runs sharing one device (a
+worker's runs per GPU), the issue's targets
 as PASS/FAIL lines, and how long each part took. `--budget` bounds the whole run: what does not fit is
 reported as skipped, so a 10-minute command always ends with its tables.
 """
@@ -61,8 +64,9 @@ class Model:
     last: bool = False  # measured after the issue's models, if the time budget allows
 
 
-# Shake-Shake trained with 128 images split over 2 GPUs (xgastaldi/shake-shake README); we run all 128 on one GPU, which
-# is what a ShakeLab run does. PyramidNet+ShakeDrop: 128 (ShakeDrop's official command); NASNet-A: 32.
+# Shake-Shake trained with 128 images split over 2 GPUs (xgastaldi/shake-shake README); we run all 128 on one GPU in one
+# batch-norm group (the replica-groups table splits them). PyramidNet+ShakeDrop: 128 (ShakeDrop's official command);
+# NASNet-A: 32.
 MODELS = {
     "ss26-2x32d": Model("Shake-Shake 26 2x32d", {"arch": "shake_resnet", "depth": 26, "width": 32},
                         {"method": "shake_shake"}, 128),
@@ -106,13 +110,14 @@ MIN_JOB_SECONDS = 15  # a measurement is not started with less of the budget lef
 
 # ---------------------------------------------------------------------------------- one measurement
 
-def spec_for(name: str, batch_size: int, steps: int, test_size: int = 256):
+def spec_for(name: str, batch_size: int, steps: int, test_size: int = 256, groups: int = 1):
+    """The measured spec: `groups` replica groups per batch (1: plain batch norm over the whole batch)."""
     from worker.engine.spec import parse_spec
     m = MODELS[name]
     return parse_spec({
         "dataset": {"name": "synthetic", "train_size": max(16, batch_size * steps), "test_size": test_size},
         "model": m.model, "regularization": m.regularization,
-        "optim": {"epochs": 2, "batch_size": batch_size},
+        "optim": {"epochs": 2, "batch_size": batch_size, "replica_batch": batch_size // groups},
     })
 
 
@@ -189,13 +194,13 @@ def _train_options(variant: str, device) -> dict:
 
 
 def measure_ours(name: str, variant: str, batch_size: int, steps: int, test_size: int,
-                 barrier: tuple[str, int] | None = None) -> dict:
+                 barrier: tuple[str, int] | None = None, groups: int = 1) -> dict:
     """Train two epochs with `worker.engine.train`; the second's training part is the measurement."""
     import torch
 
     from worker.engine import training
     device = training.resolve_device("auto")
-    spec = spec_for(name, batch_size, steps, test_size)
+    spec = spec_for(name, batch_size, steps, test_size, groups)
     seconds: dict[str, float] = {}
     syncs = HostSyncCounter()
     result: dict = {}
@@ -321,8 +326,10 @@ def run_one(args) -> None:
         result = measure_reference(args.one, args.batch_size, args.steps, args.warmup)
     else:
         barrier = (args.barrier, args.parties) if args.barrier else None
-        result = measure_ours(args.one, args.variant, args.batch_size, args.steps, args.test_size, barrier)
-    print(json.dumps(result))
+        result = measure_ours(args.one, args.variant, args.batch_size, args.steps, args.test_size, barrier,
+                              args.groups)
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(result))
 
 
 # -------------------------------------------------------------------------------------------- driver
@@ -343,9 +350,13 @@ class Job:
     variant: str
     name: str
     batch_size: int
+    groups: int = 1  # replica groups per batch
+    processes: int = 1  # ranks of one run (torchrun)
 
     def label(self) -> str:
-        return f"{self.variant} {self.name} b{self.batch_size}"
+        groups = f" in {self.groups} replica groups" if self.groups > 1 else ""
+        processes = f" on {self.processes} processes" if self.processes > 1 else ""
+        return f"{self.variant} {self.name} b{self.batch_size}{groups}{processes}"
 
 
 @dataclass
@@ -378,9 +389,13 @@ class Measurement:
 
 
 def launch(job: Job, args, barrier: tuple[str, int] | None = None, threads: int | None = None) -> Measurement:
-    cmd = [sys.executable, __file__, "--one", job.name, "--variant", job.variant,
+    launcher = [sys.executable]
+    if job.processes > 1:  # one run on K ranks; rank 0 prints the result
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={job.processes}"]
+        threads = threads or max(1, (os.cpu_count() or 1) // job.processes)
+    cmd = [*launcher, __file__, "--one", job.name, "--variant", job.variant,
            "--batch-size", str(job.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--test-size", str(args.test_size)]
+           "--test-size", str(args.test_size), "--groups", str(job.groups)]
     if barrier is not None:
         cmd += ["--barrier", barrier[0], "--parties", str(barrier[1])]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
@@ -458,6 +473,8 @@ def main() -> None:
     p.add_argument("--shared", help="numbers of runs sharing the device, e.g. 1,2,4 (default on a GPU; "
                    "1,2 on a CPU; empty: none)")
     p.add_argument("--shared-model", help="model of the shared measurement (default: the first model)")
+    p.add_argument("--replica-groups", help="replica groups per batch to time against one group (plain batch "
+                   "norm), e.g. 2,4 (default: 2,4 on a GPU, 2 on a CPU; empty: none)")
     p.add_argument("--budget", type=float, default=540.0,
                    help="seconds for the whole benchmark; later measurements are skipped (0: no limit)")
     p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in the table")
@@ -466,6 +483,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--barrier", help=argparse.SUPPRESS)
     p.add_argument("--parties", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--groups", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--processes", help="numbers of processes (torchrun ranks, one GPU each) to train one run "
+                   "on, against one process with the same replica groups, e.g. 2,8 (default: the GPUs there are, "
+                   "when more than one; on a CPU none: gloo ranks share its cores)")
     args = p.parse_args()
     if args.one:
         return run_one(args)
@@ -487,6 +508,11 @@ def main() -> None:
     shared_counts = [int(k) for k in shared.split(",") if k.strip()]
     shared_name = args.shared_model or names[0]
     shared_variant = "ours" if on_gpu else "ours-eager"  # the engine's default on this device
+    replica = args.replica_groups if args.replica_groups is not None else ("2,4" if on_gpu else "2")
+    replica_groups = [int(g) for g in replica.split(",") if g.strip() and int(g) > 1]
+    gpus = torch.cuda.device_count() if on_gpu else 0
+    many = args.processes if args.processes is not None else (str(gpus) if gpus > 1 else "")
+    process_counts = [int(k) for k in many.split(",") if k.strip() and int(k) > 1]
 
     def batch_sizes(name: str) -> list[int]:
         return [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [MODELS[name].batch_size]
@@ -518,6 +544,19 @@ def main() -> None:
         jobs += [Job(v, n, b) for b in batch_sizes(n) for v in ("reference", "ours") if v in variants]
         jobs += [None] if n == shared_name else []
     jobs += [None] if shared_name not in first else []
+    # The replica groups' cost: the default path with the batch split, against one group.
+    for n in first:
+        for b in batch_sizes(n):
+            splits = [g for g in replica_groups if b % g == 0]
+            if splits and shared_variant not in variants:
+                jobs.append(Job(shared_variant, n, b))
+            jobs += [Job(shared_variant, n, b, g) for g in splits]
+    # One run on K processes (one replica group each) against one process with the same K groups.
+    for n in first:
+        for b in batch_sizes(n):
+            for k in [k for k in process_counts if b % k == 0]:
+                jobs += [job for job in (Job(shared_variant, n, b, k), Job(shared_variant, n, b, k, k))
+                         if job not in jobs]
     jobs += [Job(v, n, b) for v in ("ours-eager", "ours-cudagraphs") if v in variants
              for n in first for b in batch_sizes(n)]
     jobs += [Job(v, n, b) for n in later for b in batch_sizes(n) for v in variants]
@@ -550,7 +589,7 @@ def main() -> None:
         print(f"# {timings[-1][1]:6.1f} s  {job.label()}: {summary}", flush=True)
 
     print_report(names, variants, batch_sizes, results, flops, params, peak, shared_rows, shared_name,
-                 shared_variant, timings, args, budget)
+                 shared_variant, timings, args, budget, replica_groups, process_counts, gpus)
 
 
 def measure_shared(job: Job, k: int, args, budget: Budget, on_gpu: bool) -> dict:
@@ -574,7 +613,7 @@ def shared_summary(row: dict) -> str:
 
 
 def print_report(names, variants, batch_sizes, results, flops, params, peak, shared_rows, shared_name,
-                 shared_variant, timings, args, budget) -> None:
+                 shared_variant, timings, args, budget, replica_groups=(), process_counts=(), gpus=0) -> None:
     print("\n## Models\n")
     print(markdown_table(["name", "model", "parameters", "paper batch", "training GFLOP/image (3 x forward)"],
                          [[n, MODELS[n].title, f"{params[n]:,}", MODELS[n].batch_size, f"{flops[n] / 1e9:.3f}"]
@@ -632,6 +671,49 @@ def print_report(names, variants, batch_sizes, results, flops, params, peak, sha
                           "h/1800ep with both"], rows))
     print(f"\ntrain s: 50,000 images at the measured rate; eval s: the timed evaluation of {args.test_size} "
           f"test images, scaled to 10,000; checkpoint s: the checkpoint written after the epoch.")
+
+    if replica_groups:
+        print(f"\n## Replica groups (optim.replica_batch): the cost of batch norm per group, {shared_variant}\n")
+        rows = []
+        for name in names:
+            for batch_size in batch_sizes(name):
+                one = results.get(Job(shared_variant, name, batch_size), {}).get("images_per_second")
+                for groups in [1, *replica_groups]:
+                    r = results.get(Job(shared_variant, name, batch_size, groups))
+                    if r is None:
+                        continue
+                    if "error" in r:
+                        rows.append([name, batch_size, groups, batch_size // groups, r["error"], "", ""])
+                        continue
+                    rate = r["images_per_second"]
+                    rows.append([name, batch_size, groups, batch_size // groups, f"{rate:.1f}",
+                                 fmt(rate / one if one else None, ".2f"), f"{r['peak_mb']:.0f}"])
+        print(markdown_table(["model", "batch", "groups", "replica batch", "img/s", "x one group", "peak MiB"],
+                             rows))
+        print("\nOne group is plain batch norm over the whole batch; more groups normalise each group by its own "
+              "statistics (a reshape and one batch-norm call, no loop) and draw batch-level coefficients per group.")
+
+    print(f"\n## One run on several processes (DistributedDataParallel), {shared_variant}\n")
+    if not process_counts:
+        print(f"Not measured: {'one GPU here' if gpus == 1 else 'no GPUs here' if not gpus else 'not asked'}; "
+              "scaling over GPUs is unmeasured (--processes K measures K ranks, on a CPU with gloo).")
+    else:
+        rows = []
+        for name in names:
+            for batch_size in batch_sizes(name):
+                for k in process_counts:
+                    one = results.get(Job(shared_variant, name, batch_size, k), {}).get("images_per_second")
+                    r = results.get(Job(shared_variant, name, batch_size, k, k))
+                    if r is None:
+                        continue
+                    if "error" in r:
+                        rows.append([name, batch_size, k, r["error"], "", ""])
+                        continue
+                    rate = r["images_per_second"]
+                    rows.append([name, batch_size, k, f"{rate:.1f}", fmt(one), fmt(rate / one if one else None, ".2f")])
+        print(markdown_table(["model", "batch", "processes", "img/s", "img/s on one process", "speed-up"], rows))
+        print("\nThe same run both ways: the batch in one replica group per process; one process normalises "
+              "the same groups by reshape.")
 
     if shared_rows:
         print(f"\n## Runs sharing one device: {shared_name}, variant {shared_variant}, "

@@ -31,12 +31,27 @@ def _die_with_parent() -> None:
         pass
 
 
+# A rank that dies makes torchrun restart every rank from the last checkpoint, this many times.
+RANK_RESTARTS = 3
+
+
 class EngineProcess:
-    def __init__(self, spec_path: Path, run_dir: Path, *, data_dir: Path, gpu: str | None, download: bool = False):
+    """`processes` > 1: one run on that many ranks under torchrun (`gpu` then lists as many GPUs, "0,1"), which
+    restarts them all from the last checkpoint when one dies. The ranks sit in sessions of their own and die
+    with torchrun's agent (worker/engine/distributed.py), so stopping the agent stops the run."""
+
+    def __init__(self, spec_path: Path, run_dir: Path, *, data_dir: Path, gpu: str | None, download: bool = False,
+                 processes: int = 1):
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        command = [sys.executable, "-m", "worker.engine", "train", str(spec_path), "--out", str(run_dir),
+        launcher = [sys.executable]
+        if processes > 1:
+            # Restarting in place hangs or fails when the ranks share the agent's rendezvous store.
+            env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] = "1"
+            launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+                         f"--max-restarts={RANK_RESTARTS}"]
+        command = [*launcher, "-m", "worker.engine", "train", str(spec_path), "--out", str(run_dir),
                    "--data-dir", str(data_dir), "--events", "--no-progress", *(["--download"] if download else [])]
         # The latest {"event": "download", "dataset", "bytes", "total"} line: a missing CIFAR being fetched.
         self.download: dict | None = None

@@ -83,8 +83,12 @@ class SpaceEntry(BaseModel):
 # ------------------------------------------------------------------------------------------ the spec
 
 def apply_params(spec: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The spec with each dotted path set to its value."""
+    """The spec with each dotted path set to its value. A proposed batch size without a proposed
+    replica_batch is one replica group, as a spec that sets its own batch size is (the base spec's split
+    need not divide it)."""
     out = copy.deepcopy(spec)
+    if "optim.batch_size" in params and "optim.replica_batch" not in params:
+        out.get("optim", {}).pop("replica_batch", None)
     for path, value in params.items():
         *parents, leaf = path.split(".")
         node = out

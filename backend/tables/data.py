@@ -101,9 +101,11 @@ class PaperTable:
 CROP_FLIP = {"crop_padding": 4, "flip": True, "cutout": 0, "random_erasing": 0.0}
 
 
-def _sgd(epochs: int, batch_size: int, lr: float, weight_decay: float, **extra) -> dict[str, Any]:
-    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": 0.9, "nesterov": True,
-            "weight_decay": weight_decay, **extra}
+def _sgd(epochs: int, batch_size: int, lr: float, weight_decay: float, *, gpus: int, **extra) -> dict[str, Any]:
+    """SGD with Nesterov momentum 0.9; `gpus`: the GPUs the paper split each batch over, each normalising its
+    own slice (replica_batch = batch_size / gpus)."""
+    return {"epochs": epochs, "batch_size": batch_size, "replica_batch": batch_size // gpus, "lr": lr,
+            "momentum": 0.9, "nesterov": True, "weight_decay": weight_decay, **extra}
 
 
 COSINE = {"kind": "cosine", "warmup_epochs": 0}
@@ -138,7 +140,8 @@ def _fbl_label(forward: str, backward: str, level: str | None) -> str:
     return "-".join(_FBL_NAMES[x] if x else "n/a" for x in (forward, backward, level))
 
 
-SHAKE_SHAKE_C10_OPTIM = _sgd(1800, 128, 0.2, 1e-4)
+# 2 GPUs x 64 (the README's `-nGPU 2 -batchSize 128`).
+SHAKE_SHAKE_C10_OPTIM = _sgd(1800, 128, 0.2, 1e-4, gpus=2)
 
 
 def _table1_spec(width: int, forward: str, backward: str, level: str | None) -> dict[str, Any]:
@@ -186,7 +189,8 @@ def _table1() -> PaperTable:
         rows=tuple(rows),
         config={
             "model": "Shake-Shake ResNet-26 2xKd (shake_resnet, depth 26, width K)",
-            "epochs": 1800, "batch_size": 128, "lr": 0.2, "schedule": "cosine to 0, per iteration, no restart",
+            "epochs": 1800, "batch_size": 128, "replica_batch": 64, "lr": 0.2,
+            "schedule": "cosine to 0, per iteration, no restart",
             "optimizer": "SGD, Nesterov momentum 0.9, weight decay 1e-4",
             "augmentation": "random crop (zero padding 4) and horizontal flip",
             "paper's runs per cell": "mean of 3 runs (2x96d: 5 runs per the README; the paper's section 2.3, "
@@ -197,8 +201,8 @@ def _table1() -> PaperTable:
             "Test error (%), top-1 at the last epoch.",
             "Even-Even has no level: it is the plain two-branch net (regularization method 'none').",
             "The paper trained batch 128 on 2 GPUs (one-GPU equivalent: batch 64, lr 0.1); the specs keep the "
-            "total batch 128 and lr 0.2. At Batch level the official code drew one coefficient per GPU "
-            "replica (64 images); here one per mini-batch of 128.",
+            "total batch 128 and lr 0.2 with replica_batch 64: batch norm and Batch-level coefficients per "
+            "group of 64 images, as each GPU replica of the official code had them, on any number of GPUs.",
             "2x112d S-S-I 2.82 is from the AutoAugment paper (README footnote 1), not from the Shake-Shake paper.",
             "Positions marked '–' in the paper are not cells.",
         ),
@@ -206,7 +210,7 @@ def _table1() -> PaperTable:
 
 
 def _table2() -> PaperTable:
-    optim = _sgd(1800, 32, 0.025, 5e-4)
+    optim = _sgd(1800, 32, 0.025, 5e-4, gpus=2)  # `-batchSize 32 -nGPU 2`: 16 images per GPU
     model = {"arch": "shake_resnext", "depth": 29, "cardinality": 4, "base_width": 64}
     rows_data = [
         (("even", "even", None), 16.34, "V-2nd", {"source": f"{SHAKE_SHAKE_SOURCE}, Table 2 (a translation of "
@@ -232,7 +236,8 @@ def _table2() -> PaperTable:
         config={
             "model": "Shake-Shake ResNeXt-29 2x4x64d (shake_resnext, depth 29, cardinality 4, base width 64), "
                      "no pre-activation",
-            "epochs": 1800, "batch_size": 32, "lr": 0.025, "schedule": "cosine to 0, per iteration, no restart",
+            "epochs": 1800, "batch_size": 32, "replica_batch": 16, "lr": 0.025,
+            "schedule": "cosine to 0, per iteration, no restart",
             "optimizer": "SGD, Nesterov momentum 0.9, weight decay 5e-4",
             "augmentation": "random crop (zero padding 4) and horizontal flip",
             "verification": "V-2nd (translation of the paper)",
@@ -240,7 +245,7 @@ def _table2() -> PaperTable:
         notes=(
             "Test error (%), top-1 at the last epoch.",
             "The paper trained batch 32 on 2 GPUs (reduced from 128, otherwise its E-E-B baseline was poor); "
-            "the specs keep the total batch 32.",
+            "the specs keep the total batch 32 with replica_batch 16 (batch norm per GPU's 16 images).",
             "Cutout's README lists Shake-shake 15.58 (+cutout 15.20) on CIFAR-100: probably 15.85 mistyped, or "
             "their own run.",
         ),
@@ -252,8 +257,9 @@ def _table2() -> PaperTable:
 SHAKEDROP_SOURCE = "Yamada et al., arXiv:1802.02375"
 
 # The ShakeDrop CIFAR tables' setting (official README command, V-code): PyramidNet-110 a270, 300 epochs,
-# lr 0.5 times 0.1 at epochs 150 and 225 (fractions 0.5 and 0.75), batch 128, wd 1e-4.
-SHAKEDROP_OPTIM = _sgd(300, 128, 0.5, 1e-4)
+# lr 0.5 times 0.1 at epochs 150 and 225 (fractions 0.5 and 0.75), batch 128 on 4 GPUs (`-nGPU 4`: 32 each),
+# wd 1e-4.
+SHAKEDROP_OPTIM = _sgd(300, 128, 0.5, 1e-4, gpus=4)
 SHAKEDROP_SCHEDULE = {"kind": "multistep", "milestones": [0.5, 0.75], "gamma": 0.1, "warmup_epochs": 0}
 PYRAMIDNET_110_A270 = {"arch": "pyramidnet", "depth": 110, "alpha": 270, "bottleneck": False}
 RESNET_110 = {"arch": "resnet", "depth": 110, "bottleneck": False}
@@ -261,7 +267,7 @@ RESNET_110 = {"arch": "resnet", "depth": 110, "bottleneck": False}
 SHAKEDROP_CONFIG = {
     "model": "PyramidNet-110 alpha 270, basic blocks (pyramidnet, depth 110, alpha 270); ShakeDrop after the "
              "last BN of each residual branch, p_L 0.5",
-    "epochs": 300, "batch_size": 128, "lr": 0.5,
+    "epochs": 300, "batch_size": 128, "replica_batch": 32, "lr": 0.5,
     "schedule": "multistep: lr x 0.1 at epochs 150 and 225 (fractions 0.5 and 0.75)",
     "optimizer": "SGD, Nesterov momentum 0.9, weight decay 1e-4",
     "augmentation": "random crop (zero padding 4) and horizontal flip",
@@ -318,7 +324,8 @@ def _alpha_beta_table() -> PaperTable:
             "Rows recovered: three. Other combinations (β = α, β ∈ [−1, 1], α ∈ [−2, 2], 1-branch Shake without "
             "the ResDrop switch) were not retrievable. Text (V-2nd): α ∈ [−1, 1] with β ∈ [0, 1] was the best.",
             "Level is the granularity of α and β; the gate b is drawn per mini-batch as in the authors' code. "
-            "The authors trained on 4 GPUs (32 images each), so their per-batch draws covered 32 images; here 128.",
+            "The authors trained on 4 GPUs (32 images each), so their per-batch draws and batch norm covered 32 "
+            "images: replica_batch 32.",
         ),
     )
 
@@ -405,7 +412,8 @@ def _final_results_table() -> PaperTable:
     reg = _shakedrop(level="image")  # Image level "used afterwards" (V-2nd)
 
     def spec(dataset: str) -> dict[str, Any]:
-        return _spec(dataset, model, reg, _sgd(1800, 128, 0.1, 1e-4), COSINE, augment)
+        # The split of these runs is not in the official repository: the authors' code, 4 GPUs x 32.
+        return _spec(dataset, model, reg, _sgd(1800, 128, 0.1, 1e-4, gpus=4), COSINE, augment)
 
     return PaperTable(
         id="shakedrop_final_results",
@@ -419,7 +427,8 @@ def _final_results_table() -> PaperTable:
         )),),
         config={
             "model": "PyramidNet-272 alpha 200, bottleneck (UNVERIFIED for this paper)",
-            "epochs": 1800, "batch_size": 128, "lr": 0.1, "schedule": "cosine to 0, per iteration",
+            "epochs": 1800, "batch_size": 128, "replica_batch": 32, "lr": 0.1,
+            "schedule": "cosine to 0, per iteration",
             "optimizer": "SGD, Nesterov momentum 0.9, weight decay 1e-4",
             "augmentation": "random crop (zero padding 4), horizontal flip and Random Erasing (p 0.5): the paper "
                             "'randomly fills a part of the training image' (V-2nd wording)",
@@ -431,6 +440,8 @@ def _final_results_table() -> PaperTable:
             "14.0 / 12.2 / 10.7 on CIFAR-100 (baseline / Cutout / AutoAugment, V-2nd), matching 2.31 and 12.19 "
             "with a Cutout-type augmentation.",
             "ShakeDrop at Image level for α and β, gate per mini-batch (the authors' code).",
+            "replica_batch 32 (4 GPUs x 32) is the authors' code's split for PyramidNet-110; the split of "
+            "these runs is not stated (UNVERIFIED).",
         ),
     )
 
@@ -441,7 +452,7 @@ def _nasnet_table() -> PaperTable:
     # TF-slim nasnet.py CIFAR config (tensorflow/models, research/slim/nets/nasnet): 600 epochs, batch 32, lr
     # 0.025 cosine, global gradient norm clipped at 5, drop path keep 0.6 (p_max 0.4), auxiliary head weight
     # 0.4; weight decay 5e-4 and Nesterov momentum 0.9 are the engine's NASNet defaults (no source states them).
-    optim = _sgd(600, 32, 0.025, 5e-4, grad_clip=5.0)
+    optim = _sgd(600, 32, 0.025, 5e-4, gpus=1, grad_clip=5.0)  # the split is not stated: one group
     reg = {"method": "scheduled_drop_path", "p_max": 0.4}
 
     def spec(cells: int, filters: int, cutout: int) -> dict[str, Any]:
@@ -467,7 +478,7 @@ def _nasnet_table() -> PaperTable:
         rows=rows,
         config={
             "model": "NASNet-A for CIFAR (nasnet, N cells per stage, F filters), auxiliary head weight 0.4",
-            "epochs": 600, "batch_size": 32, "lr": 0.025, "schedule": "cosine (single period)",
+            "epochs": 600, "batch_size": 32, "replica_batch": 32, "lr": 0.025, "schedule": "cosine (single period)",
             "optimizer": "SGD, Nesterov momentum 0.9, weight decay 5e-4, gradient global norm clipped at 5",
             "regularization": "ScheduledDropPath, drop probability up to 0.4 (keep 0.6), scaled by depth and time",
             "augmentation": "random crop (zero padding 4), horizontal flip; Cutout 16 where the row says so",

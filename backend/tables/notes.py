@@ -39,6 +39,7 @@ SETTINGS: tuple[tuple[str, Callable[[RunSpec], str]], ...] = (
     ("model", _model),
     ("epochs", lambda spec: str(spec.optim.epochs)),
     ("batch_size", lambda spec: str(spec.optim.batch_size)),
+    ("replica_batch", lambda spec: str(spec.optim.replica_batch)),
     ("schedule", _schedule),
 )
 

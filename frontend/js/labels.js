@@ -62,6 +62,7 @@ const FIELD_LABELS = {
   random_erasing: "Random erasing probability",
   epochs: "Epochs",
   batch_size: "Batch size",
+  replica_batch: "Images per replica (batch norm group)",
   lr: "Learning rate",
   momentum: "Momentum",
   nesterov: "Nesterov momentum",

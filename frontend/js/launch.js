@@ -138,6 +138,8 @@ class LaunchForm {
         if (!this.touched.has(p) && p !== "dataset.name") setPath(spec, p, clone(v));
       }
     }
+    // A batch size of one's own is one replica group unless the split is set too (as the engine fills it).
+    if (this.touched.has("optim.batch_size") && !this.touched.has("optim.replica_batch")) spec.optim.replica_batch = spec.optim.batch_size;
     // A schedule switched to multistep by hand needs milestones; offer the arch's or a common pair.
     if (spec.schedule.kind === "multistep" && !spec.schedule.milestones?.length) spec.schedule.milestones = [0.5, 0.75];
   }

@@ -74,6 +74,8 @@ def test_list_filters_by_status_tag_arch_and_method(platform):
      "spec.regularization.p_lats", "unknown key 'p_lats'; did you mean 'p_last'?"),
     ({"model": {"arch": "pyramidnet"}, "optim": {"epochs": 0}}, "spec.optim.epochs", "greater than or equal to 1"),
     ({"model": {"arch": "pyramidnet"}, "dataset": {"name": "/etc/passwd"}}, "spec.dataset.name", "cifar10"),
+    ({"model": {"arch": "shake_resnet"}, "optim": {"batch_size": 96, "replica_batch": 64}},
+     "spec.optim.replica_batch", "must be a multiple of replica_batch (64)"),
 ])
 def test_a_bad_spec_gets_422_naming_the_field_and_stores_nothing(platform, spec, field, words):
     before = platform.counts()

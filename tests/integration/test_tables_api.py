@@ -243,7 +243,8 @@ def alternatives(value) -> list:
 def one_field_variants(spec: dict) -> dict[str, dict]:
     """For every field of the spec but its seed: the spec with that one field changed to another valid value.
     Fields that cannot change alone (the union tags, synthetic-only sizes, the schedule's kind with its
-    milestones) change with the one field they are tied to."""
+    milestones, the batch size with its replica groups) change with the one field they are tied to."""
+    optim = spec["optim"]
     tied = {
         "model.arch": {**spec, "model": {"arch": "resnet", "depth": 110, "bottleneck": False}},
         "regularization.method": {**spec, "regularization": {"method": "stochastic_depth", "p_last": 0.5}},
@@ -251,6 +252,9 @@ def one_field_variants(spec: dict) -> dict[str, dict]:
         "dataset.test_size": {**spec, "dataset": {"name": "synthetic", "test_size": 512}},
         "dataset.validation": {**spec, "dataset": {**spec["dataset"], "validation": 5000}},
         "schedule.kind": {**spec, "schedule": {**spec["schedule"], "kind": "cosine", "milestones": []}},
+        # the batch stays a multiple of replica_batch
+        "optim.batch_size": {**spec, "optim": {**optim, "batch_size": 2 * optim["batch_size"]}},
+        "optim.replica_batch": {**spec, "optim": {**optim, "replica_batch": optim["replica_batch"] // 2}},
     }
     variants = {}
     for path, value in leaves(spec):
@@ -647,6 +651,7 @@ def test_notes_and_settings_say_what_the_smoke_profile_trains(lab):
     assert config["dataset"] == "synthetic, 64 training and 32 test images under profile smoke (the paper: cifar10)"
     assert config["epochs"] == "2 under profile smoke (the paper: 1800)"
     assert config["batch_size"] == "32 under profile smoke (the paper: 128)"
+    assert config["replica_batch"] == "16 under profile smoke (the paper: 64)"  # two groups, as the paper's
     smoke_widths = {c.spec.model.width for c in table_specs(T1, "smoke")}
     assert all(f"shake_resnet depth 8 width {w}" in config["model"] for w in smoke_widths)
     assert config["model"].endswith(f"(the paper: {PAPER_TABLES[T1].config['model']})")

@@ -41,6 +41,11 @@ def test_smallest_configuration_prints_every_table_with_its_columns():
     assert header[:6] == ["model", "batch", "variant", "train s", "eval s", "checkpoint s"]
     assert [r[2] for r in rows] == ["ours-eager"]
 
+    header, rows = table(out, "Replica groups")
+    assert header == ["model", "batch", "groups", "replica batch", "img/s", "x one group", "peak MiB"]
+    assert [r[:4] for r in rows] == [["ss8-2x4d", "8", "1", "8"], ["ss8-2x4d", "8", "2", "4"]]
+    assert rows[0][5] == "1.00" and float(rows[1][4]) > 0
+
     header, rows = table(out, "Runs sharing one device")
     assert header == ["runs", "img/s each (mean)", "img/s together", "x one run", "peak MiB each"]
     assert [r[0] for r in rows] == ["1", "2"] and rows[0][3] == "1.00"

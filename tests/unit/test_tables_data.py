@@ -38,11 +38,13 @@ def cells_by_row(table: PaperTable) -> dict[str, dict]:
     return {row.key: {c.column: c for c in row.cells} for row in table.rows}
 
 
-def check_training(spec: dict, *, epochs, batch_size, lr, weight_decay, momentum=0.9, nesterov=True,
+def check_training(spec: dict, *, epochs, batch_size, lr, weight_decay, gpus, momentum=0.9, nesterov=True,
                    schedule="cosine", milestones=(), gamma=None):
     optim = spec["optim"]
     assert (optim["epochs"], optim["batch_size"], optim["lr"], optim["weight_decay"]) == \
         (epochs, batch_size, lr, weight_decay)
+    # each of the paper's GPUs normalised its own slice of the batch: replica groups of batch / gpus images
+    assert optim["replica_batch"] * gpus == batch_size
     assert (optim["momentum"], optim["nesterov"]) == (momentum, nesterov)
     assert spec["schedule"]["kind"] == schedule and spec["schedule"]["warmup_epochs"] == 0
     assert spec["schedule"]["milestones"] == list(milestones)
@@ -55,7 +57,8 @@ def check_optimizer(spec: dict, config: dict):
     lr = config["lr"]
     milestones = [m / config["epochs"] for m in lr.get("milestones", [])]
     check_training(spec, epochs=config["epochs"], batch_size=config["batch_size"], lr=lr["initial"],
-                   weight_decay=config["optimizer"]["weight_decay"], momentum=config["optimizer"]["momentum"],
+                   weight_decay=config["optimizer"]["weight_decay"], gpus=config["gpus"],
+                   momentum=config["optimizer"]["momentum"],
                    nesterov=config["optimizer"]["nesterov"],
                    schedule="multistep" if lr["schedule"] == "multistep" else "cosine", milestones=milestones,
                    gamma=lr.get("gamma"))
@@ -222,7 +225,7 @@ def test_shakedrop_final_results(papers):
         assert spec["model"] == {"arch": "pyramidnet", "depth": 272, "alpha": 200, "bottleneck": True}
         assert spec["regularization"]["method"] == "shakedrop"
         assert paper["config"]["epochs"] == 1800 and paper["config"]["lr_schedule"] == "cosine"
-        check_training(spec, epochs=1800, batch_size=128, lr=0.1, weight_decay=1e-4)
+        check_training(spec, epochs=1800, batch_size=128, lr=0.1, weight_decay=1e-4, gpus=paper["config"]["gpus"])
         assert "random erasing" in paper["config"]["augmentation"]
         assert spec["augment"] == {**CROP_FLIP, "random_erasing": 0.5}
     assert "UNVERIFIED" in table.config["verification"]
@@ -245,7 +248,7 @@ def test_nasnet_rows(papers):
                                           "p_max": pytest.approx(1 - config["drop_path_keep_prob"])}
         # TF-slim's CIFAR configuration: batch 32, lr 0.025 cosine, global gradient norm clipped at 5
         check_training(spec, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-                       weight_decay=5e-4)
+                       weight_decay=5e-4, gpus=config["gpus"])
         assert spec["optim"]["grad_clip"] == config["grad_clip"]
         assert spec["augment"] == {**CROP_FLIP, "cutout": 16 if paper_row["cutout"] else 0}
 
@@ -325,6 +328,7 @@ def test_smoke_trains_tiny_models_for_two_epochs_on_synthetic_data_with_the_pape
             paper = parse_spec(cell.spec)
             assert smoke.spec.dataset.name == "synthetic" and smoke.spec.dataset.train_size == 64
             assert smoke.spec.optim.epochs == 2 and smoke.spec.optim.batch_size <= 32
+            assert smoke.spec.optim.replicas == paper.optim.replicas  # the paper's replica groups, smaller
             assert smoke.spec.regularization == paper.regularization
             assert smoke.spec.model.arch == paper.model.arch and smoke.spec.model != paper.model
 

@@ -1,5 +1,6 @@
 """`python -m worker.engine`: train a run spec on this machine, download CIFAR, check a spec, or print the
-spec's schema.
+spec's schema. `torchrun --standalone --nproc-per-node=K -m worker.engine train ...` trains one run on K
+processes (K GPUs, or K CPU processes with gloo).
 
 Every expected failure (bad spec, missing data, diverged loss, a run directory that holds another run)
 ends with one line naming the problem and a non-zero exit code, never a traceback.
@@ -49,7 +50,7 @@ def _train(args) -> None:
     spec = _read_spec(args.spec)
     # torch is imported only now: `validate` and `schema` stay instant.
     from .data import DataError
-    from .training import RunDirError, TrainingDiverged, train
+    from .training import PlacementError, RunDirError, TrainingDiverged, train
 
     def print_event(row: dict) -> None:
         print(json.dumps(row), flush=True)
@@ -67,7 +68,7 @@ def _train(args) -> None:
         raise CliError(str(exc), EXIT_DATA) from None
     except TrainingDiverged as exc:
         raise CliError(str(exc), EXIT_DIVERGED) from None
-    except RunDirError as exc:
+    except (RunDirError, PlacementError) as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
 
 
@@ -127,7 +128,8 @@ def parser() -> argparse.ArgumentParser:
                                 "depth and ScheduledDropPath on CIFAR.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train SPEC.json into DIR (resumes DIR's checkpoint)")
+    t = sub.add_parser("train", help="train SPEC.json into DIR (resumes DIR's checkpoint); under torchrun, one "
+                       "run on all its processes")
     t.add_argument("spec", metavar="SPEC.json")
     t.add_argument("--out", required=True, metavar="DIR", help="run directory: spec, checkpoint, metrics")
     t.add_argument("--data-dir", metavar="DIR",

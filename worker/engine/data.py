@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .dataset_files import download_command
+from .replicas import BatchLayout, check_world, layout_for
 from .spec import SYNTHETIC_TEST_SIZE, SYNTHETIC_TRAIN_SIZE, AugmentSpec, DatasetSpec
 
 __all__ = [
@@ -476,13 +477,21 @@ class DeviceLoader:
 
     `epoch(k)` depends on (seed, k) alone: a resumed run sees exactly the order and augmentation it would
     have seen, and torch's global RNG is left alone. The last, partial batch is kept.
+
+    One of `world` processes (DistributedDataParallel), the loader still holds the whole split and draws the
+    whole epoch's order and augmentation, then serves process `rank` its groups of each global batch
+    (`replicas.layout_for`): what an image sees does not depend on the number of processes.
     """
 
     def __init__(self, split: Split, *, mean: Sequence[float], std: Sequence[float], batch_size: int,
                  device: str | torch.device, augment: AugmentSpec | None = None, shuffle: bool = False,
-                 seed: int = 0, channels_last: bool = False, dtype: torch.dtype = torch.float32):
+                 seed: int = 0, channels_last: bool = False, dtype: torch.dtype = torch.float32,
+                 replica_batch: int | None = None, rank: int = 0, world: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.replica_batch = replica_batch or batch_size
+        self.rank, self.world = rank, world
+        check_world(batch_size, self.replica_batch, world)
         self.device = torch.device(device)
         self.images = split.images.to(self.device, torch.uint8)
         self.labels = split.labels.to(self.device, torch.int64)
@@ -502,6 +511,15 @@ class DeviceLoader:
     def __len__(self) -> int:
         return math.ceil(self.num_images / self.batch_size)
 
+    def layout(self, n: int) -> BatchLayout:
+        """The layout of a global batch of `n` images: its replica groups, and those this process holds."""
+        return layout_for(n, self.batch_size, self.replica_batch, self.rank, self.world)
+
+    def layouts(self) -> list[BatchLayout]:
+        """Every batch's layout, in an epoch's order."""
+        return [self.layout(min(self.batch_size, self.num_images - start))
+                for start in range(0, self.num_images, self.batch_size)]
+
     def epoch(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
         """Batches (images in `dtype`, normalized, (B, 3, 32, 32); labels int64 (B,)) of epoch `epoch`."""
         n = self.num_images
@@ -513,7 +531,9 @@ class DeviceLoader:
             order = torch.arange(n, device=self.device)
         params = self._draw(n, generator) if self.augment is not None else {}
         for start in range(0, n, self.batch_size):
-            end = min(start + self.batch_size, n)
+            layout = self.layout(min(self.batch_size, n - start))
+            # this process's slice of the global batch: the same order and draws whatever the processes
+            start, end = start + layout.offset, start + layout.offset + layout.local_size
             index = order[start:end]
             images = self._augment(self.images[index], {k: v[start:end] for k, v in params.items()})
             if self.channels_last:

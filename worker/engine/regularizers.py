@@ -1,7 +1,9 @@
 """The shake family of regularizers, as functions of tensors and the small modules that hold their settings.
 
 Every random value is drawn on the tensor's device with torch's generator (no host round trip, no
-Python RNG), and the forward/backward split uses the straight-through form
+Python RNG), made for the whole global batch and sliced to this process's images, per replica group at
+"batch" level (`replicas`: the papers drew them per GPU; a run on K processes draws what one process
+draws), and the forward/backward split uses the straight-through form
 
     y = x * b + (x * (a - b)).detach()
 
@@ -14,15 +16,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .replicas import current_layout
+
 __all__ = [
     "shake_shake",
     "shake_drop",
     "stochastic_depth",
     "drop_path",
+    "dropout",
     "linear_decay",
     "ShakeShake",
     "ShakeDrop",
     "StochasticDepth",
+    "Dropout",
     "branch_regularizer",
     "branch_mix",
 ]
@@ -44,10 +50,35 @@ def _draw_shape(x: Tensor, level: str) -> tuple[int, ...]:
     raise ValueError(f"level must be one of {_LEVELS}, got {level!r}")
 
 
-def _uniform(x: Tensor, shape: tuple[int, ...], low: float, high: float) -> Tensor:
+def _rand(x: Tensor, level: str) -> Tensor:
+    """U(0, 1) in float32, one value per batch (per replica group under a layout), image, (image, channel)
+    or element of x, shaped to broadcast against x.
+
+    Under a `replicas.BatchLayout` the draw covers the global batch (every group, every image) and this
+    process keeps its slice, so the values do not depend on how many processes share the batch. With no
+    layout, or one process holding a one-group batch, the draw is exactly the plain one."""
+    shape = _draw_shape(x, level)
+    layout = current_layout()
+    if layout is None:
+        return torch.rand(shape, device=x.device)
+    if level == "batch":
+        if layout.groups == 1:
+            return torch.rand(shape, device=x.device)
+        per_group = torch.rand((layout.groups, *shape[1:]), device=x.device)[layout.first:layout.first + layout.count]
+        if layout.count == 1:
+            return per_group
+        if layout.uniform:  # each group's value repeated over its images: an expand and a reshape
+            size = layout.local_sizes[0]
+            return per_group.unsqueeze(1).expand(layout.count, size, *shape[1:]).reshape(x.shape[0], *shape[1:])
+        sizes = torch.tensor(layout.local_sizes, device=x.device)
+        return per_group.repeat_interleave(sizes, dim=0, output_size=x.shape[0])
+    u = torch.rand((layout.global_size, *shape[1:]), device=x.device)
+    return u if layout.whole else u[layout.offset:layout.offset + layout.local_size]
+
+
+def _uniform(x: Tensor, level: str, low: float, high: float) -> Tensor:
     # Drawn in float32 and cast, so bf16 does not coarsen the distribution before it meets the data.
-    u = torch.rand(shape, device=x.device)
-    return (u * (high - low) + low).to(x.dtype)
+    return (_rand(x, level) * (high - low) + low).to(x.dtype)
 
 
 def _scaled(x: Tensor, forward_scale: Tensor | float, backward_scale: Tensor | float) -> Tensor:
@@ -75,9 +106,8 @@ def shake_shake(branch1: Tensor, branch2: Tensor, *, forward: str = "shake", bac
         raise ValueError(f"shake-shake level must be 'batch' or 'image', got {level!r}")
     if not training or (forward == "even" and backward == "even"):
         return 0.5 * (branch1 + branch2)
-    shape = _draw_shape(branch1, level)
-    alpha = _uniform(branch1, shape, 0.0, 1.0) if forward == "shake" else 0.5
-    beta = alpha if backward == "keep" else _uniform(branch1, shape, 0.0, 1.0) if backward == "shake" else 0.5
+    alpha = _uniform(branch1, level, 0.0, 1.0) if forward == "shake" else 0.5
+    beta = alpha if backward == "keep" else _uniform(branch1, level, 0.0, 1.0) if backward == "shake" else 0.5
     # a*b1 + (1-a)*b2 = b2 + a*(b1 - b2): one difference serves the forward and the backward mix.
     return branch2 + _scaled(branch1 - branch2, alpha, beta)
 
@@ -97,10 +127,9 @@ def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, flo
     if not training:
         expected_alpha = 0.5 * (alpha_range[0] + alpha_range[1])
         return (survival_prob + (1 - survival_prob) * expected_alpha) * x
-    gate = (torch.rand(_draw_shape(x, gate_level or level), device=x.device) < survival_prob).to(x.dtype)
-    shape = _draw_shape(x, level)
-    alpha = _uniform(x, shape, *alpha_range)
-    beta = _uniform(x, shape, *beta_range)
+    gate = (_rand(x, gate_level or level) < survival_prob).to(x.dtype)
+    alpha = _uniform(x, level, *alpha_range)
+    beta = _uniform(x, level, *beta_range)
     # g + (1-g)a equals the paper's g + a - g*a and is exact for g in {0, 1}.
     return _scaled(x, gate + (1 - gate) * alpha, gate + (1 - gate) * beta)
 
@@ -117,7 +146,7 @@ def stochastic_depth(x: Tensor, *, survival_prob: float, level: str = "batch", t
         raise ValueError(f"stochastic depth level must be 'batch' or 'image', got {level!r}")
     if not training:
         return survival_prob * x
-    gate = (torch.rand(_draw_shape(x, level), device=x.device) < survival_prob).to(x.dtype)
+    gate = (_rand(x, level) < survival_prob).to(x.dtype)
     return gate * x
 
 
@@ -130,8 +159,17 @@ def drop_path(x: Tensor, keep_prob: Tensor | float, *, training: bool = True) ->
     if not training:
         return x
     keep = torch.as_tensor(keep_prob, device=x.device, dtype=torch.float32)
-    mask = torch.floor(keep + torch.rand(_draw_shape(x, "image"), device=x.device))
+    mask = torch.floor(keep + _rand(x, "image"))
     return x * (mask / keep).to(x.dtype)
+
+
+def dropout(x: Tensor, p: float, *, training: bool = True) -> Tensor:
+    """Dropout (Wide ResNet's, between a block's convolutions): each element zeroed with probability p, the
+    rest scaled by 1/(1-p). Its own draw rather than nn.Dropout's, so that it is sliced like the others."""
+    if not training or p == 0:
+        return x
+    keep = (_rand(x, "pixel") >= p).to(x.dtype)
+    return x * keep * (1.0 / (1.0 - p))
 
 
 def linear_decay(block: int, num_blocks: int, p_last: float) -> float:
@@ -173,6 +211,18 @@ class ShakeDrop(nn.Module):
     def extra_repr(self) -> str:
         return (f"survival_prob={self.survival_prob:.4f}, alpha_range={self.alpha_range}, "
                 f"beta_range={self.beta_range}, level={self.level}, gate_level={self.gate_level}")
+
+
+class Dropout(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, training=self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class StochasticDepth(nn.Module):

@@ -319,11 +319,37 @@ class AugmentSpec(_Section):
 class OptimSpec(_Section):
     epochs: int = Field(1800, ge=1, le=10_000)
     batch_size: int = Field(128, ge=1, le=8192)
+    replica_batch: int = Field(
+        128, ge=1, le=8192, description="images per replica, as on the papers' GPUs: batch norm statistics and "
+        "every batch-level random draw are taken per group of this many images (ghost batch norm); "
+        "batch_size must be a multiple of it; batch_size itself is one group (one GPU). Defaults to the "
+        "paper's split with the paper's batch, else to batch_size")
     lr: float = Field(0.1, gt=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     nesterov: bool = True
     weight_decay: float = Field(1e-4, ge=0.0, le=0.1)
     grad_clip: float | None = Field(None, gt=0.0, description="clip the gradients' global norm")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_group_unless_told(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "replica_batch" not in data and isinstance(data.get("batch_size"), int):
+            data = {**data, "replica_batch": data["batch_size"]}
+        return data
+
+    @field_validator("replica_batch")
+    @classmethod
+    def _replica_batch_divides_the_batch(cls, replica_batch: int, info: ValidationInfo) -> int:
+        batch = info.data.get("batch_size")
+        if batch is not None and batch % replica_batch:
+            raise ValueError(f"batch_size ({batch}) must be a multiple of replica_batch ({replica_batch}): the "
+                             f"batch is split into groups of replica_batch images")
+        return replica_batch
+
+    @property
+    def replicas(self) -> int:
+        """The groups (the papers' GPUs) that one batch is split into."""
+        return self.batch_size // self.replica_batch
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self):
@@ -356,27 +382,35 @@ class ScheduleSpec(_Section):
 # ------------------------------------------------------------------------------ the papers' defaults
 
 # Training settings of the paper that defines each architecture's headline result (docs/tables.md lists them).
+# replica_batch: the images each of the paper's GPUs saw (Lua Torch's DataParallelTable split the batch and
+# normalised each GPU's slice on its own); docs/engine.md, "Replicas", gives the sources.
 _PAPER_TRAINING: dict[str, dict[str, Any]] = {
     # Shake-Shake Table 1 (CIFAR-10): 1800 epochs, cosine from 0.2, batch 128, wd 1e-4, Nesterov.
-    "shake_resnet": {"optim": {"epochs": 1800, "batch_size": 128, "lr": 0.2, "weight_decay": 1e-4},
+    # Trained on 2 GPUs x 64 (xgastaldi/shake-shake README).
+    "shake_resnet": {"optim": {"epochs": 1800, "batch_size": 128, "replica_batch": 64, "lr": 0.2,
+                               "weight_decay": 1e-4},
                      "schedule": {"kind": "cosine"}},
     # Shake-Shake Table 2 (CIFAR-100): batch 32, lr 0.025, wd 5e-4.
-    "shake_resnext": {"optim": {"epochs": 1800, "batch_size": 32, "lr": 0.025, "weight_decay": 5e-4},
+    # 2 GPUs x 16 (same README).
+    "shake_resnext": {"optim": {"epochs": 1800, "batch_size": 32, "replica_batch": 16, "lr": 0.025,
+                                "weight_decay": 5e-4},
                       "schedule": {"kind": "cosine"}},
-    # ShakeDrop's final results: PyramidNet-272 a200 with 1800 epochs of cosine annealing.
-    "pyramidnet": {"optim": {"epochs": 1800, "batch_size": 128, "lr": 0.1, "weight_decay": 1e-4},
+    # ShakeDrop's final results: PyramidNet-272 a200 with 1800 epochs of cosine annealing; the authors' code
+    # trains on 4 GPUs x 32 (imenurok/ShakeDrop README, `-nGPU 4`).
+    "pyramidnet": {"optim": {"epochs": 1800, "batch_size": 128, "replica_batch": 32, "lr": 0.1,
+                             "weight_decay": 1e-4},
                    "schedule": {"kind": "cosine"}},
     # Stochastic depth (Huang et al.): 500 epochs, lr 0.1 divided by 10 at 250 and 375.
-    "resnet": {"optim": {"epochs": 500, "batch_size": 128, "lr": 0.1, "weight_decay": 1e-4},
+    "resnet": {"optim": {"epochs": 500, "batch_size": 128, "replica_batch": 128, "lr": 0.1, "weight_decay": 1e-4},
                "schedule": {"kind": "multistep", "milestones": [0.5, 0.75], "gamma": 0.1}},
     # Wide ResNet: 200 epochs, lr 0.1 times 0.2 at 60, 120, 160, wd 5e-4.
-    "wrn": {"optim": {"epochs": 200, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4},
+    "wrn": {"optim": {"epochs": 200, "batch_size": 128, "replica_batch": 128, "lr": 0.1, "weight_decay": 5e-4},
             "schedule": {"kind": "multistep", "milestones": [0.3, 0.6, 0.8], "gamma": 0.2}},
     # ResNeXt (CIFAR): 300 epochs, lr 0.1 divided by 10 at 150 and 225, wd 5e-4.
-    "resnext": {"optim": {"epochs": 300, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4},
+    "resnext": {"optim": {"epochs": 300, "batch_size": 128, "replica_batch": 128, "lr": 0.1, "weight_decay": 5e-4},
                 "schedule": {"kind": "multistep", "milestones": [0.5, 0.75], "gamma": 0.1}},
     # NASNet-A CIFAR (TF-slim): 600 epochs, batch 32, lr 0.025 cosine, clip 5, wd 5e-4, Cutout 16.
-    "nasnet": {"optim": {"epochs": 600, "batch_size": 32, "lr": 0.025, "weight_decay": 5e-4,
+    "nasnet": {"optim": {"epochs": 600, "batch_size": 32, "replica_batch": 32, "lr": 0.025, "weight_decay": 5e-4,
                          "grad_clip": 5.0},
                "schedule": {"kind": "cosine"}, "augment": {"cutout": 16}},
 }
@@ -426,6 +460,9 @@ class RunSpec(_Section):
             if given is None:
                 data[section] = defaults
             elif isinstance(given, dict):
+                if section == "optim" and "batch_size" in given and "replica_batch" not in given:
+                    # The paper's split goes with the paper's batch; a batch of one's own is one group.
+                    defaults = {**defaults, "replica_batch": given["batch_size"]}
                 data[section] = {**defaults, **given}
         return data
 

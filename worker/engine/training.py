@@ -10,6 +10,10 @@
 
 The checkpoint is written before its epoch's metrics line, and a resume rewrites metrics.jsonl from the
 checkpoint, so the file never holds an epoch the checkpoint lacks and no epoch is lost or repeated.
+
+Under torchrun (`distributed.py`) every rank runs this loop on its share of each batch; rank 0 alone writes
+the run directory, and the checkpoint does not depend on the number of ranks, so a run resumes on any number
+that divides its replica groups.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import DeviceLoader, DownloadProgress, load_dataset
+from .data import DeviceLoader, DownloadProgress, Split, load_dataset
+from .distributed import Placement, placement_from_env
 from .models import build_model
+from .replicas import PlacementError, check_world, layout_for, using_layout
 from .spec import RunSpec, ScheduleSpec
 
-__all__ = ["train", "TrainingDiverged", "RunDirError", "learning_rate", "resolve_device"]
+__all__ = ["train", "TrainingDiverged", "RunDirError", "PlacementError", "learning_rate", "resolve_device"]
 
 EVAL_BATCH_SIZE = 1000
 CHECKPOINT = "checkpoint.pt"
@@ -92,7 +98,9 @@ def _loss(model: nn.Module, output, labels):
     return main, main, output
 
 
-def _evaluate(model, loader: DeviceLoader, autocast_dtype) -> tuple[float, float]:
+def _evaluate(model, loader: DeviceLoader, autocast_dtype, placement: Placement | None = None,
+              ) -> tuple[float, float]:
+    """Mean loss and error (%) over the loader's images, summed over the ranks when each holds a shard."""
     model.eval()
     loss_sum = torch.zeros((), device=loader.device)
     wrong = torch.zeros((), device=loader.device, dtype=torch.long)
@@ -102,8 +110,10 @@ def _evaluate(model, loader: DeviceLoader, autocast_dtype) -> tuple[float, float
             logits = model(images)
             loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
             wrong += (logits.argmax(1) != labels).sum()
-    n = loader.num_images
-    return loss_sum.item() / n, 100.0 * wrong.item() / n
+    n = torch.tensor(loader.num_images, device=loader.device)
+    if placement is not None:
+        placement.sum(loss_sum, wrong, n)
+    return loss_sum.item() / n.item(), 100.0 * wrong.item() / n.item()
 
 
 def _compiled(model: nn.Module, device: torch.device, compile: bool | None, mode: str | None):
@@ -116,6 +126,17 @@ def _compiled(model: nn.Module, device: torch.device, compile: bool | None, mode
     # Left to its automatic dynamic shapes, dynamo would compile the partial batch as a dynamic-batch graph
     # that then also serves every full batch after it; static, each size keeps a graph specialised to it.
     return torch.compile(model, mode=mode, dynamic=False) if compile else model
+
+
+def _log_compilation() -> None:
+    """What dynamo compiled so far: a compiled run that compiled nothing (a silent fallback) says so."""
+    from torch._dynamo.utils import counters
+
+    graphs, breaks = int(counters["stats"]["unique_graphs"]), int(sum(counters["graph_break"].values()))
+    if graphs:
+        log.info("torch.compile: %d graphs, %d graph breaks", graphs, breaks)
+    else:
+        log.warning("torch.compile compiled no graph: the model trains eagerly")
 
 
 def _save_atomically(obj, path: Path) -> None:
@@ -167,7 +188,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
           device: str = "auto", compile: bool | None = None, compile_mode: str | None = None,
           stop_after: int | None = None,
           on_epoch: Callable[[dict], None] | None = None, progress: bool = False,
-          on_download: DownloadProgress | None = None) -> list[dict]:
+          on_download: DownloadProgress | None = None, placement: Placement | None = None) -> list[dict]:
     """Train `spec` into `out_dir`, resuming from its checkpoint if there is one; return every epoch's row.
 
     compile: torch.compile the model; None (the default) compiles on CUDA, where it pays, and not on the
@@ -176,10 +197,57 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     stop_after: stop (as if interrupted) once this epoch is recorded. on_epoch: called with each new row
     (and, on resume, first with the rows already recorded, so a consumer can catch up idempotently).
     on_download: called with (bytes, total) while a missing CIFAR is fetched (`download`).
+    placement: this process's rank among the processes that train the run (default: torchrun's variables,
+    else one process); only rank 0 writes `out_dir`, calls `on_epoch` and shows progress.
     """
-    out_dir = Path(out_dir)
-    _claim_run_dir(out_dir, spec)
-    device = resolve_device(device)
+    placement = placement or placement_from_env()
+    check_world(spec.optim.batch_size, spec.optim.replica_batch, placement.world)  # before any rank waits
+    device = placement.device(device) if placement.distributed else resolve_device(device)
+    placement.start(device)
+    try:
+        return _train(spec, Path(out_dir), placement, device, data_dir=data_dir, download=download,
+                      compile=compile, compile_mode=compile_mode, stop_after=stop_after, on_epoch=on_epoch,
+                      progress=progress, on_download=on_download)
+    finally:
+        placement.stop()
+
+
+def _claim_for_all(out_dir: Path, spec: RunSpec, placement: Placement) -> None:
+    """Rank 0 claims the run directory; every rank stops if it could not."""
+    refused = None
+    if placement.leader:
+        try:
+            _claim_run_dir(out_dir, spec)
+        except RunDirError as exc:
+            refused = str(exc)
+    refused = placement.agree(refused)
+    if refused:
+        raise RunDirError(refused)
+
+
+def _check_placement(spec: RunSpec, train_images: int, placement: Placement) -> None:
+    optim = spec.optim
+    last = train_images % optim.batch_size
+    if placement.distributed and last and any(
+            not layout_for(last, optim.batch_size, optim.replica_batch, r, placement.world).local_size
+            for r in range(placement.world)):
+        raise PlacementError(f"the last batch of an epoch holds {last} images, fewer than the {optim.replicas} "
+                             f"replica groups: some of the {placement.world} processes would get none; "
+                             f"use fewer processes or another batch size")
+
+
+def _shard(split: Split | None, placement: Placement) -> Split | None:
+    """This rank's share of an evaluation split (all of it for one process)."""
+    if split is None or not placement.distributed:
+        return split
+    part = placement.shard(len(split))
+    return Split(split.images[part], split.labels[part])
+
+
+def _train(spec: RunSpec, out_dir: Path, placement: Placement, device: torch.device, *, data_dir, download,
+           compile, compile_mode, stop_after, on_epoch, progress, on_download) -> list[dict]:
+    _claim_for_all(out_dir, spec, placement)
+    leader = placement.leader
     autocast_dtype = _autocast_dtype(spec, device)
     channels_last = device.type == "cuda"
     if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
@@ -187,6 +255,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     torch.manual_seed(spec.seed)
 
     data = load_dataset(spec.dataset, data_dir, download=download, on_download=on_download)
+    _check_placement(spec, len(data.train), placement)
     model = build_model(spec).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -195,13 +264,14 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
                                 nesterov=optim.nesterov, weight_decay=optim.weight_decay)
     train_loader = DeviceLoader(data.train, mean=data.mean, std=data.std, batch_size=optim.batch_size,
                                 device=device, augment=spec.augment, shuffle=True, seed=spec.seed,
-                                channels_last=channels_last)
-    test_loader = DeviceLoader(data.test, mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE,
-                               device=device, channels_last=channels_last)
+                                channels_last=channels_last, replica_batch=optim.replica_batch,
+                                rank=placement.rank, world=placement.world)
+    test_loader = DeviceLoader(_shard(data.test, placement), mean=data.mean, std=data.std,
+                               batch_size=EVAL_BATCH_SIZE, device=device, channels_last=channels_last)
     # Held-out training images are evaluated as the test set is: no augmentation.
     val_loader = None if data.validation is None else DeviceLoader(
-        data.validation, mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE, device=device,
-        channels_last=channels_last)
+        _shard(data.validation, placement), mean=data.mean, std=data.std, batch_size=EVAL_BATCH_SIZE,
+        device=device, channels_last=channels_last)
 
     history: list[dict] = []
     checkpoint_path = out_dir / CHECKPOINT
@@ -212,21 +282,27 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
         optimizer.load_state_dict(state["optimizer"])
         _restore_rng(state["rng"], device)
         history = state["history"]
-        log.info("resuming from %s after epoch %d", checkpoint_path, len(history))
-    _rewrite_metrics(out_dir / METRICS, history)
-    if on_epoch:
-        for row in history:
-            on_epoch(row)
+        if leader:
+            log.info("resuming from %s after epoch %d", checkpoint_path, len(history))
+    if leader:
+        _rewrite_metrics(out_dir / METRICS, history)
+        if on_epoch:
+            for row in history:
+                on_epoch(row)
 
-    forward = _compiled(model, device, compile, compile_mode)
+    # Under DDP the wrapped model is compiled (dynamo then splits the graph at DDP's gradient buckets).
+    wrapped = placement.wrap(model, device)
+    forward = _compiled(wrapped, device, compile, compile_mode)
+    compiling = forward is not wrapped
     set_progress = getattr(model, "set_training_progress", None)
     steps_per_epoch = len(train_loader)
+    layouts = train_loader.layouts()  # each step's replica groups (batch norm and batch-level draws)
     total_steps = optim.epochs * steps_per_epoch
     first_epoch = len(history) + 1
     last_epoch = optim.epochs if stop_after is None else min(optim.epochs, stop_after)
 
     bar = None
-    if progress and first_epoch <= last_epoch:
+    if progress and leader and first_epoch <= last_epoch:
         from tqdm import tqdm
         bar = tqdm(total=(last_epoch - first_epoch + 1) * steps_per_epoch, unit="step", dynamic_ncols=True)
 
@@ -236,15 +312,17 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
         loss_sum = torch.zeros((), device=device)
         wrong = torch.zeros((), device=device, dtype=torch.long)
         step = (epoch - 1) * steps_per_epoch
-        for images, labels in train_loader.epoch(epoch):
+        for layout, (images, labels) in zip(layouts, train_loader.epoch(epoch), strict=True):
             lr = learning_rate(spec.schedule, optim.lr, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if set_progress is not None:
                 set_progress(step / total_steps)
             with torch.autocast(device.type, autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+                                enabled=autocast_dtype is not None), using_layout(layout):
                 loss, main_loss, logits = _loss(model, forward(images), labels)
+            if placement.distributed:  # DDP averages over the ranks: make that the mean over the global batch
+                loss = loss * (labels.shape[0] * placement.world / layout.global_size)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if optim.grad_clip is not None:
@@ -256,6 +334,9 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
             step += 1
             if bar is not None:
                 bar.update(1)
+        if compiling and epoch == first_epoch and leader:
+            _log_compilation()
+        placement.sum(loss_sum, wrong)
         train_loss = loss_sum.item() / train_loader.num_images
         train_seconds = time.perf_counter() - started
         if not math.isfinite(train_loss):
@@ -263,7 +344,8 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
                 bar.close()
             raise TrainingDiverged(f"training loss became {train_loss} at epoch {epoch} "
                                    f"(lr {lr:g}); the run stopped, epochs 1-{epoch - 1} are recorded")
-        test_loss, test_error = _evaluate(forward, test_loader, autocast_dtype)
+        placement.share_buffers(model)  # rank 0's running statistics (the first replica group's) everywhere
+        test_loss, test_error = _evaluate(forward, test_loader, autocast_dtype, placement)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -272,13 +354,15 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
             "test_error": test_error,
         }
         if val_loader is not None:
-            row["val_loss"], row["val_error"] = _evaluate(forward, val_loader, autocast_dtype)
+            row["val_loss"], row["val_error"] = _evaluate(forward, val_loader, autocast_dtype, placement)
         row |= {
             "lr": lr,
             "seconds": time.perf_counter() - started,
             "images_per_second": train_loader.num_images / train_seconds,
         }
         history.append(row)
+        if not leader:
+            continue
         _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "rng": _rng_state(device), "history": history, "spec": spec.model_dump()},
                          checkpoint_path)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..batch_norm import GhostBatchNorm2d
+
 __all__ = ["conv1x1", "conv3x3", "ShakeShakeShortcut", "init_weights"]
 
 
@@ -39,7 +41,7 @@ class ShakeShakeShortcut(nn.Module):
         self.stride = stride
         self.path1 = conv1x1(in_channels, out_channels // 2)
         self.path2 = conv1x1(in_channels, out_channels // 2)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.bn = GhostBatchNorm2d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         s = self.stride

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from worker.engine.batch_norm import GhostBatchNorm2d
 from worker.engine.genotype import NASNET_A, OPERATIONS, CellGenotype, Genotype
 from worker.engine.regularizers import drop_path
 
@@ -76,7 +77,7 @@ def _conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, relu: bool
     """(ReLU) conv BN, TF-slim's `relu; slim.conv2d; slim.batch_norm` (no conv bias: BN follows)."""
     layers = [nn.ReLU()] if relu else []
     layers += [nn.Conv2d(c_in, c_out, kernel, stride, dilation * (kernel // 2), dilation, bias=False),
-               nn.BatchNorm2d(c_out)]
+               GhostBatchNorm2d(c_out)]
     return nn.Sequential(*layers)
 
 
@@ -89,7 +90,7 @@ class FactorizedConv(nn.Sequential):
         super().__init__(nn.ReLU(),
                          nn.Conv2d(c_in, c_out, (1, kernel), (1, stride), (0, kernel // 2), bias=False),
                          nn.Conv2d(c_out, c_out, (kernel, 1), (stride, 1), (kernel // 2, 0), bias=False),
-                         nn.BatchNorm2d(c_out))
+                         GhostBatchNorm2d(c_out))
 
 
 def _separable(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Module]:
@@ -97,7 +98,7 @@ def _separable(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Modul
     return [nn.ReLU(),
             nn.Conv2d(c_in, c_in, kernel, stride, kernel // 2, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out)]
+            GhostBatchNorm2d(c_out)]
 
 
 class SeparableConv(nn.Sequential):
@@ -135,7 +136,7 @@ class FactorizedReduction(nn.Module):
                 raise ValueError(f"factorized reduction needs an even number of filters, got {c_out}")
             self.path1 = nn.Conv2d(c_in, c_out // 2, 1, stride, bias=False)
             self.path2 = nn.Conv2d(c_in, c_out // 2, 1, stride, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
+        self.bn = GhostBatchNorm2d(c_out)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.stride == 1:
@@ -244,8 +245,8 @@ class AuxHead(nn.Module):
         pooled = (size - 5) // 3 + 1  # 16x16 -> 4x4 for 32x32 images
         self.features = nn.Sequential(
             nn.ReLU(), nn.AvgPool2d(5, 3),
-            nn.Conv2d(c_in, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
-            nn.Conv2d(128, 768, pooled, bias=False), nn.BatchNorm2d(768), nn.ReLU(),
+            nn.Conv2d(c_in, 128, 1, bias=False), GhostBatchNorm2d(128), nn.ReLU(),
+            nn.Conv2d(128, 768, pooled, bias=False), GhostBatchNorm2d(768), nn.ReLU(),
             nn.Flatten())
         self.fc = nn.Linear(768, num_classes)
 
@@ -269,7 +270,7 @@ class NASNetCIFAR(nn.Module):
         self.register_buffer("progress", torch.zeros(()))  # fraction of training done, set every step
 
         c_stem = stem_multiplier * filters
-        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), GhostBatchNorm2d(c_stem))
 
         # TF-slim `_build_nasnet_base` with num_cells = 3N and two reduction layers: N normal cells, a
         # reduction cell doubling the filters (filter_scaling_rate 2), N normal, reduction, N normal. Each

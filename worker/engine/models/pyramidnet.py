@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..batch_norm import GhostBatchNorm2d
 from ..regularizers import branch_regularizer
 from .common import conv1x1, conv3x3, init_weights
 
@@ -35,15 +36,15 @@ class PyramidBlock(nn.Module):
         super().__init__()
         if bottleneck:
             out_channels = width * BOTTLENECK_EXPANSION
-            layers = [nn.BatchNorm2d(in_channels),
-                      conv1x1(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(),
-                      conv3x3(width, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
-                      conv1x1(width, out_channels), nn.BatchNorm2d(out_channels)]
+            layers = [GhostBatchNorm2d(in_channels),
+                      conv1x1(in_channels, width), GhostBatchNorm2d(width), nn.ReLU(),
+                      conv3x3(width, width, stride), GhostBatchNorm2d(width), nn.ReLU(),
+                      conv1x1(width, out_channels), GhostBatchNorm2d(out_channels)]
         else:
             out_channels = width
-            layers = [nn.BatchNorm2d(in_channels),
-                      conv3x3(in_channels, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
-                      conv3x3(width, width), nn.BatchNorm2d(width)]
+            layers = [GhostBatchNorm2d(in_channels),
+                      conv3x3(in_channels, width, stride), GhostBatchNorm2d(width), nn.ReLU(),
+                      conv3x3(width, width), GhostBatchNorm2d(width)]
         self.branch = nn.Sequential(*layers)
         self.regularizer = regularizer
         self.stride = stride
@@ -61,7 +62,7 @@ class PyramidNet(nn.Module):
         super().__init__()
         block_widths = widths(depth, alpha, bottleneck)
         n = len(block_widths) // 3
-        self.stem = nn.Sequential(conv3x3(3, 16), nn.BatchNorm2d(16))
+        self.stem = nn.Sequential(conv3x3(3, 16), GhostBatchNorm2d(16))
         blocks, in_channels = [], 16
         for index, width in enumerate(block_widths, start=1):
             stride = 2 if index in (n + 1, 2 * n + 1) else 1  # the first block of stages 2 and 3
@@ -69,7 +70,7 @@ class PyramidNet(nn.Module):
             blocks.append(PyramidBlock(in_channels, width, stride, bottleneck, regularizer))
             in_channels = width * BOTTLENECK_EXPANSION if bottleneck else width
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU())
+        self.head = nn.Sequential(GhostBatchNorm2d(in_channels), nn.ReLU())
         self.fc = nn.Linear(in_channels, num_classes)
         init_weights(self)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..regularizers import branch_regularizer
+from ..batch_norm import GhostBatchNorm2d
+from ..regularizers import Dropout, branch_regularizer
 from .common import conv1x1, conv3x3, init_weights
 
 __all__ = ["PreActBlock", "PreActResNet", "build"]
@@ -29,20 +30,20 @@ class PreActBlock(nn.Module):
                  end_with_bn: bool, dropout: float = 0.0):
         super().__init__()
         out_channels = width * BOTTLENECK_EXPANSION if bottleneck else width
-        self.preact = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU())
+        self.preact = nn.Sequential(GhostBatchNorm2d(in_channels), nn.ReLU())
         if bottleneck:
-            layers = [conv1x1(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(),
-                      conv3x3(width, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
+            layers = [conv1x1(in_channels, width), GhostBatchNorm2d(width), nn.ReLU(),
+                      conv3x3(width, width, stride), GhostBatchNorm2d(width), nn.ReLU(),
                       conv1x1(width, out_channels)]
         else:
             # Dropout between the convs is Wide ResNet's (its section 2.4); 0 elsewhere.
-            layers = [conv3x3(in_channels, width, stride), nn.BatchNorm2d(width), nn.ReLU(),
-                      *([nn.Dropout(dropout)] if dropout else []), conv3x3(width, out_channels)]
+            layers = [conv3x3(in_channels, width, stride), GhostBatchNorm2d(width), nn.ReLU(),
+                      *([Dropout(dropout)] if dropout else []), conv3x3(width, out_channels)]
         if end_with_bn:
             # A pre-activation branch ends in a conv, but ShakeDrop needs it to end in BN or a large |alpha|
             # makes training diverge (Yamada et al., IEEE Access 2019, arXiv:1802.02375); WRN-28-10 gets worse
             # under ShakeDrop without it (table 5(b)). The ShakeDrop authors add one.
-            layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(GhostBatchNorm2d(out_channels))
         self.branch = nn.Sequential(*layers)
         self.projection = None
         if stride != 1 or in_channels != out_channels:
@@ -74,7 +75,7 @@ class PreActResNet(nn.Module):
                 blocks.append(block)
                 in_channels = width * BOTTLENECK_EXPANSION if bottleneck else width
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU())
+        self.head = nn.Sequential(GhostBatchNorm2d(in_channels), nn.ReLU())
         self.fc = nn.Linear(in_channels, num_classes)
         init_weights(self)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..batch_norm import GhostBatchNorm2d
 from ..regularizers import branch_mix
 from .common import ShakeShakeShortcut, conv3x3, init_weights
 
@@ -19,8 +20,8 @@ __all__ = ["ShakeBlock", "ShakeResNet", "build"]
 
 def _branch(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.ReLU(), conv3x3(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels),
-        nn.ReLU(), conv3x3(out_channels, out_channels), nn.BatchNorm2d(out_channels))
+        nn.ReLU(), conv3x3(in_channels, out_channels, stride), GhostBatchNorm2d(out_channels),
+        nn.ReLU(), conv3x3(out_channels, out_channels), GhostBatchNorm2d(out_channels))
 
 
 class ShakeBlock(nn.Module):
@@ -43,7 +44,7 @@ class ShakeResNet(nn.Module):
     def __init__(self, depth: int, width: int, num_classes: int, regularization):
         super().__init__()
         n = (depth - 2) // 6
-        self.stem = nn.Sequential(conv3x3(3, 16), nn.BatchNorm2d(16))
+        self.stem = nn.Sequential(conv3x3(3, 16), GhostBatchNorm2d(16))
         blocks, in_channels = [], 16
         for stage, out_channels in enumerate((width, 2 * width, 4 * width)):
             for i in range(n):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..batch_norm import GhostBatchNorm2d
 from ..regularizers import branch_mix
 from .common import ShakeShakeShortcut, conv1x1, conv3x3, init_weights
 
@@ -28,10 +29,10 @@ STAGE_OUTPUTS = (256, 512, 1024)
 def _branch(in_channels: int, inner_channels: int, out_channels: int, cardinality: int,
             stride: int) -> nn.Sequential:
     return nn.Sequential(
-        conv1x1(in_channels, inner_channels), nn.BatchNorm2d(inner_channels), nn.ReLU(),
+        conv1x1(in_channels, inner_channels), GhostBatchNorm2d(inner_channels), nn.ReLU(),
         conv3x3(inner_channels, inner_channels, stride, groups=cardinality),
-        nn.BatchNorm2d(inner_channels), nn.ReLU(),
-        conv1x1(inner_channels, out_channels), nn.BatchNorm2d(out_channels))
+        GhostBatchNorm2d(inner_channels), nn.ReLU(),
+        conv1x1(inner_channels, out_channels), GhostBatchNorm2d(out_channels))
 
 
 class ShakeResNeXtBlock(nn.Module):
@@ -55,7 +56,7 @@ class ShakeResNeXt(nn.Module):
     def __init__(self, depth: int, cardinality: int, base_width: int, num_classes: int, regularization):
         super().__init__()
         n = (depth - 2) // 9
-        self.stem = nn.Sequential(conv3x3(3, 64), nn.BatchNorm2d(64), nn.ReLU())
+        self.stem = nn.Sequential(conv3x3(3, 64), GhostBatchNorm2d(64), nn.ReLU())
         blocks, in_channels = [], 64
         for stage, out_channels in enumerate(STAGE_OUTPUTS):
             inner_channels = cardinality * base_width * 2**stage
