@@ -1,4 +1,4 @@
-"""Migration 0006: runs stored before optim.replica_batch keep their meaning (their whole batch was one batch-norm
+"""Migration 0007: runs stored before optim.replica_batch keep their meaning (their whole batch was one batch-norm
 group), get the key of that spec, and so stop matching a paper's cell that splits the batch per GPU.
 
 The rewrite is run on its own, on a database that has the models' tables, so that it is tested apart from the
@@ -22,7 +22,7 @@ MIGRATION = Path(__file__).parents[2] / "migrations" / "versions" / "0007_replic
 
 
 def load_migration():
-    module_spec = importlib.util.spec_from_file_location("migration_0006", MIGRATION)
+    module_spec = importlib.util.spec_from_file_location("migration_0007", MIGRATION)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
