@@ -78,7 +78,7 @@ def test_a_shakedrop_pyramidnet_submitted_over_http_trains_in_a_celery_worker(po
     assert run["last_test_error"] == m["test_error"][-1] and run["best_test_error"] == min(m["test_error"])
 
 
-def test_make_run_serves_api_and_worker_on_the_embedded_defaults_and_stops_on_ctrl_c(tmp_path):
+def test_make_run_serves_api_worker_and_nas_controller_on_the_embedded_defaults_and_stops_on_ctrl_c(tmp_path):
     system = LiveSystem(tmp_path)
     system.start_api(command=("-m", "backend", "run"))
     try:
@@ -88,7 +88,8 @@ def test_make_run_serves_api_and_worker_on_the_embedded_defaults_and_stops_on_ct
         assert system.wait_for_status(run_id, "succeeded", "failed", timeout=120)["status"] == "succeeded"
         assert (tmp_path / "shakelab.db").exists() and (tmp_path / "runs" / str(run_id) / "checkpoint.pt").exists()
         processes = [system.api.pid, *children(system.api.pid)]
-        assert len(processes) == 2  # the API process and its worker
+        commands = sorted(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2].decode() for pid in processes[1:])
+        assert commands == ["worker", "worker.nas"]  # the API process, its worker and the NAS controller
         system.api.send_signal(signal.SIGINT)
         system.api.wait(30)
         deadline = time.monotonic() + 30
