@@ -6,9 +6,6 @@ revisions before it; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
@@ -16,16 +13,8 @@ from sqlalchemy.orm import Session
 from backend.models import Base, Run, Search
 from backend.store import create_runs, spec_key
 from backend.tables.profiles import table_specs
+from tests.migration_files import load_migration
 from worker.engine.spec import parse_spec
-
-MIGRATION = Path(__file__).parents[2] / "migrations" / "versions" / "0007_replica_batch.py"
-
-
-def load_migration():
-    module_spec = importlib.util.spec_from_file_location("migration_0007", MIGRATION)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

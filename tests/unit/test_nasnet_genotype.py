@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backend.store import spec_key
+from tests.migration_files import load_migration
 from worker.engine.genotype import NASNET_A, OPERATIONS
 from worker.engine.models import build_model
 from worker.engine.models.nasnet import Cell, NASNetCIFAR, _operation
@@ -145,18 +146,7 @@ def test_nasnet_a_as_a_genotype_has_exactly_todays_parameter_counts_and_weights(
         {k: v.shape for k, v in default.state_dict().items()}
 
 
-def _replica_batch_migration():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[2] / "migrations" / "versions" / "0007_replica_batch.py"
-    module_spec = importlib.util.spec_from_file_location("migration_0007", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-MIGRATION = _replica_batch_migration()
+MIGRATION = load_migration()
 
 
 def test_nasnet_a_keeps_its_spec_key_and_its_resolved_spec_whether_or_not_it_is_written():

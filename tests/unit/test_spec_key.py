@@ -1,21 +1,14 @@
 """spec_key: runs that differ only by seed share it, and a field added to the spec later leaves the keys of the
 specs written before it (stored runs, the papers' table cells) as they were."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from backend.store import spec_key
+from tests.migration_files import load_migration
 from worker.engine.spec import parse_spec
 
-
-def replica_batch_migration():
-    path = Path(__file__).parents[2] / "migrations" / "versions" / "0007_replica_batch.py"
-    module_spec = importlib.util.spec_from_file_location("migration_0007", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+replica_batch_migration = load_migration
 
 
 # Keys computed before `dataset.validation` existed (commit 25884e1), for specs that do not set it.
