@@ -248,7 +248,10 @@ def test_an_api_key_guards_every_state_change(keyed):
     assert keyed.post(f"/api/runs/{ok.json()['id']}/rerun", json={"new_seed": True}).status_code == 401
     assert keyed.post("/api/searches", json={"name": "x", "spec": TINY_SPEC}).status_code == 401
     assert keyed.post("/api/searches/1/stop", json={"running": "cancel"}).status_code == 401
+    assert keyed.patch(f"/api/runs/{ok.json()['id']}", json={"name": "renamed"}).status_code == 401
+    assert keyed.delete(f"/api/runs/{ok.json()['id']}").status_code == 401
     assert keyed.get(f"/api/runs/{ok.json()['id']}").json()["status"] == "queued"
+    assert keyed.get(f"/api/runs/{ok.json()['id']}").json()["name"] != "renamed"
     assert keyed.get("/api/runs").json()["total"] == 1 and keyed.get("/api/searches").json() == []
 
 
