@@ -20,14 +20,14 @@ from kombu.exceptions import ChannelError, KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.celery_app import TRAIN_TASK, celery_for
+from worker.celery_app import TRAIN_TASK, celery_for, queue_for
 
 from .alerts import Alerts
 from .db import get_engine, migrate
 from .models import utcnow
 from .searches.advance import advance_searches
 from .settings import Settings
-from .store import forget_lost_dispatches, mark_dispatched, requeue_stale, runs_to_dispatch
+from .store import forget_lost_dispatches, mark_dispatched, queued_widths, requeue_stale, runs_to_dispatch
 
 log = logging.getLogger("shakelab.dispatch")
 
@@ -90,23 +90,31 @@ class Dispatcher:
         return outcome
 
     def broker_queue_empty(self) -> bool:
-        """True only when the broker answers that our queue holds no message."""
+        """True only when the broker answers that our queues (one per number of GPUs that queued runs ask
+        for) hold no message."""
+        queues = {queue_for(self.settings.queue, gpus) for gpus in queued_widths(self.engine) | {1}}
         try:
             with self.celery.connection_for_write() as connection:
                 channel = connection.default_channel
-                return channel.queue_declare(self.settings.queue, passive=True).message_count == 0
-        except ChannelError:  # the broker answered: no such queue (it forgot it, and its messages)
-            return True
+                return all(self._queue_empty(channel, queue) for queue in sorted(queues))
         except Exception:  # unreachable: nothing to conclude
             return False
 
+    @staticmethod
+    def _queue_empty(channel, queue: str) -> bool:
+        try:
+            return channel.queue_declare(queue, passive=True).message_count == 0
+        except ChannelError:  # the broker answered: no such queue (it forgot it, and its messages)
+            return True
+
     def publish_pending(self) -> list[int]:
         published = []
-        for run_id in runs_to_dispatch(self.engine):
+        for run_id, gpus in runs_to_dispatch(self.engine):
             if not mark_dispatched(self.engine, run_id, utcnow()):
                 continue  # another dispatcher took it
             try:
-                self.celery.send_task(TRAIN_TASK, args=[run_id], queue=self.settings.queue, retry=False)
+                self.celery.send_task(TRAIN_TASK, args=[run_id], queue=queue_for(self.settings.queue, gpus),
+                                      retry=False)
             except BROKER_ERRORS as exc:
                 mark_dispatched(self.engine, run_id, None)
                 if self.broker_up is not False:

@@ -86,6 +86,8 @@ class Run(Base):
     dataset: Mapped[str] = mapped_column(String(40))
     seed: Mapped[int] = mapped_column(Integer)
     epochs: Mapped[int] = mapped_column(Integer)
+    # The GPUs it trains on at once (one process each, torchrun): a placement choice, not part of the spec.
+    gpus: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -169,6 +171,8 @@ class Worker(Base):
     # What the worker can train without a download, whether it may download, and the downloads its runs
     # wait on (worker/presence.py writes it; backend/schemas.py WorkerDatasets describes it).
     datasets: Mapped[dict | None] = mapped_column(JSON)
+    # Its GPUs, which runs hold them and which runs wait for them, and why (worker/gpu_pool.py writes it).
+    placement: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Search(Base):

@@ -22,11 +22,37 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Gpus = Annotated[int, Field(ge=1, le=64, description=(
+    "the GPUs the run trains on at once, one process each (DistributedDataParallel under torchrun); a "
+    "placement choice, not part of the spec: the run is the same on any number. Its batch's "
+    "optim.replica_batch groups must divide evenly over them."))]
+
+
+def gpus_problem(spec: RunSpec, gpus: int) -> str | None:
+    """Why `gpus` GPUs cannot share this spec's batch, if they cannot (the engine's check_world, without torch)."""
+    groups = spec.optim.replicas
+    if groups % gpus:
+        return (f"{gpus} GPUs cannot share a batch of {spec.optim.batch_size} split into {groups} group"
+                f"{'s' if groups > 1 else ''} of optim.replica_batch {spec.optim.replica_batch}: use a number of "
+                f"GPUs that divides {groups}")
+    return None
+
+
 class RunCreate(_Body):
     spec: RunSpec
+    gpus: Gpus = 1
     name: Name | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     notes: str = Field("", max_length=10_000)
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus_share_the_batch(cls, gpus: int, info):
+        spec = info.data.get("spec")
+        problem = spec is not None and gpus_problem(spec, gpus)
+        if problem:
+            raise ValueError(problem)
+        return gpus
 
 
 class ExperimentCreate(_Body):
@@ -38,6 +64,7 @@ class ExperimentCreate(_Body):
     grid: dict[Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+)+$")], list[Any]] = Field(
         default_factory=dict, max_length=8,
         description='dotted spec fields and their values, e.g. {"regularization.p_last": [0.5, 0.7]}')
+    gpus: Gpus = 1
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     notes: str = Field("", max_length=10_000)
 
@@ -65,13 +92,18 @@ class ExperimentCreate(_Body):
             for seed in self.seeds or [None]:
                 if seed is not None:
                     data = {**data, "seed": seed}
+                where = ", ".join(f"{p}={v!r}" for p, v in zip(paths, values, strict=False))
                 try:
-                    specs.append(parse_spec(data))
+                    spec = parse_spec(data)
                 except SpecError as exc:
-                    where = ", ".join(f"{p}={v!r}" for p, v in zip(paths, values, strict=False))
                     raise SpecError([{**e, "field": f"spec.{e['field']}" if e["field"] else "spec",
                                       "message": e["message"] + (f" (with {where})" if where else "")}
                                      for e in exc.errors]) from None
+                problem = gpus_problem(spec, self.gpus)
+                if problem:
+                    raise SpecError([{"field": "gpus", "message": problem + (f" (with {where})" if where else ""),
+                                      "type": "value_error"}])
+                specs.append(spec)
         return specs
 
 
@@ -112,6 +144,7 @@ class RunOut(BaseModel):
     method: str
     dataset: str
     seed: int
+    gpus: int = Field(description="the GPUs it trains on at once")
     status: Status
     epochs: int
     epochs_done: int
@@ -131,7 +164,7 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     heartbeat_at: datetime | None
     worker: str | None
-    gpu: str | None
+    gpu: str | None = Field(description="the GPUs it trains on, as its worker names them (\"0,1\" for two)")
     attempts: int
     cancel_requested: bool
     error: str | None
@@ -167,6 +200,8 @@ class RunPage(BaseModel):
 
 class QueuedRun(BaseModel):
     position: int = Field(description="1 is the next run a free worker takes")
+    waiting_for: str = Field("", description="why it has not started: no worker with as many GPUs, all busy, or "
+                                             "the GPUs of the worker that holds it (which runs hold them)")
     waited_seconds: float = Field(description="since it was created (a run given back by its worker counts its time "
                                                 "before that too)")
     published: bool = Field(description="handed to the broker; false while the broker is unreachable")
@@ -178,11 +213,12 @@ class QueueOut(BaseModel):
     runs: list[QueuedRun]
 
     @classmethod
-    def of(cls, runs, total: int) -> QueueOut:
+    def of(cls, runs, total: int, reasons: dict[int, str]) -> QueueOut:
         now = datetime.now(timezone.utc)
         return cls(total=total, runs=[
             QueuedRun(position=i + 1, waited_seconds=max(0.0, (now - run.created_at).total_seconds()),
-                      published=run.dispatched_at is not None, run=RunOut.of(run)) for i, run in enumerate(runs)])
+                      published=run.dispatched_at is not None, waiting_for=reasons.get(run.id, ""),
+                      run=RunOut.of(run)) for i, run in enumerate(runs)])
 
 
 class MetricOut(BaseModel):
@@ -429,6 +465,24 @@ class WorkerDatasets(BaseModel):
     downloads: list[WorkerDownload] = Field(description="downloads its runs are waiting on now")
 
 
+class WorkerGpu(BaseModel):
+    label: str | None = Field(description="how runs name it (null: a worker on the CPU)")
+    runs: list[int] = Field(description="the runs training on it")
+
+
+class WorkerWaiting(BaseModel):
+    run_id: int
+    gpus: int
+    reason: str = Field(description="e.g. 'needs 4 free GPUs at once; 2 of this worker's 4 are free (held by run 7)'")
+
+
+class WorkerPlacement(BaseModel):
+    """A worker's GPUs, the runs on each, and the runs it holds that wait for them (worker/gpu_pool.py)."""
+    runs_per_gpu: int
+    gpus: list[WorkerGpu]
+    waiting: list[WorkerWaiting]
+
+
 class WorkerRun(BaseModel):
     id: int
     name: str
@@ -440,8 +494,9 @@ class WorkerRun(BaseModel):
 
 
 class WorkerOut(BaseModel):
-    name: str = Field(description="host[/gpuN]#pid")
-    gpu: str | None
+    name: str = Field(description="host[/gpuN]#pid, host/gpu0+1+2+3#pid for a worker that owns several GPUs")
+    gpu: str | None = Field(description="its GPUs' labels, comma-separated; null for a worker on the CPU")
+    gpus: int = Field(1, description="the GPUs it owns: the widest run it can train")
     slots: int = Field(description="runs it trains at once")
     started_at: datetime
     last_seen: datetime
@@ -453,6 +508,7 @@ class WorkerOut(BaseModel):
         "idle", description="training: it holds a running run; stale: silent past SHAKELAB_STALE_AFTER_SECONDS "
                             "without saying it stopped (killed, or its machine is down)")
     runs: list[WorkerRun] = Field(default_factory=list, description="the runs it trains now")
+    placement: WorkerPlacement | None = Field(None, description="which runs hold its GPUs and which wait for them")
 
 
 class DatasetAvailability(BaseModel):

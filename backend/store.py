@@ -40,6 +40,7 @@ __all__ = [
     "METRIC_COLUMNS",
     "request_cancel", "edit_run", "set_archived", "delete_run", "queued_runs",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "finish_cancelled", "release_run", "runs_to_dispatch",
+    "queued_widths", "queued_gpus", "keep_dispatched",
     "mark_dispatched", "forget_lost_dispatches", "requeue_stale", "worker_seen", "worker_stopped", "find_workers",
     "runs_by_worker",
     "NotFound", "Conflict",
@@ -84,10 +85,11 @@ def default_run_name(spec: RunSpec) -> str:
     return f"{spec.dataset.name} {model_tag(spec)} {spec.regularization.method} · seed {spec.seed}"
 
 
-def _new_run(spec: RunSpec, name: str | None, tags: Iterable[str], notes: str, experiment: Experiment | None) -> Run:
+def _new_run(spec: RunSpec, name: str | None, tags: Iterable[str], notes: str, experiment: Experiment | None,
+             gpus: int = 1) -> Run:
     model, method = spec.model.arch, spec.regularization.method
     return Run(
-        name=name or default_run_name(spec),
+        name=name or default_run_name(spec), gpus=gpus,
         notes=notes, spec=spec.model_dump(mode="json"), spec_key=spec_key(spec), arch=model, method=method,
         dataset=spec.dataset.name, seed=spec.seed, epochs=spec.optim.epochs, status="queued",
         experiment=experiment, tags=[RunTag(tag=t) for t in sorted(set(tags))],
@@ -96,16 +98,16 @@ def _new_run(spec: RunSpec, name: str | None, tags: Iterable[str], notes: str, e
 
 
 def create_runs(session: Session, specs: list[RunSpec], *, name: str | None = None, tags: Iterable[str] = (),
-                notes: str = "", experiment: Experiment | None = None) -> list[Run]:
+                notes: str = "", experiment: Experiment | None = None, gpus: int = 1) -> list[Run]:
     tags = list(tags)
-    runs = [_new_run(spec, name, tags, notes, experiment) for spec in specs]
+    runs = [_new_run(spec, name, tags, notes, experiment, gpus) for spec in specs]
     session.add_all(runs)
     session.flush()
     return runs
 
 
 def create_experiment(session: Session, specs: list[RunSpec], *, name: str, tags: Iterable[str] = (),
-                      notes: str = "") -> Experiment:
+                      notes: str = "", gpus: int = 1) -> Experiment:
     experiment = Experiment(name=name, notes=notes, created_at=utcnow())
     session.add(experiment)
     tags = list(tags)
@@ -114,7 +116,7 @@ def create_experiment(session: Session, specs: list[RunSpec], *, name: str, tags
     for spec in specs:
         setting = f" · setting {settings[spec_key(spec)]}" if len(settings) > 1 else ""
         session.add(_new_run(spec, f"{name}{setting} · seed {spec.seed}" if len(specs) > 1 else name,
-                             tags, notes, experiment))
+                             tags, notes, experiment, gpus))
     session.flush()
     return experiment
 
@@ -137,7 +139,7 @@ def rerun(session: Session, run_id: int, *, new_seed: bool) -> Run:
         name = default_run_name(spec) + ("" if new_seed else f" · re-run of #{run.id}")
     else:
         name = f"{base} · re-run of #{run.id}{f' · seed {spec.seed}' if new_seed else ''}"
-    [created] = create_runs(session, [spec], name=name[:200], tags=run.tag_names, notes=run.notes)
+    [created] = create_runs(session, [spec], name=name[:200], tags=run.tag_names, notes=run.notes, gpus=run.gpus)
     return created
 
 
@@ -370,11 +372,35 @@ def release_run(engine: Engine, run_id: int, token: str, reason: str) -> bool:
 
 # -------------------------------------------------------------------------------------- the dispatcher
 
-def runs_to_dispatch(engine: Engine, limit: int = 100) -> list[int]:
+def runs_to_dispatch(engine: Engine, limit: int = 100) -> list[tuple[int, int]]:
+    """Queued runs not yet published: (id, the GPUs it asks for), oldest first."""
     with session_scope(engine) as session:
-        query = (select(Run.id).where(Run.status == "queued", Run.dispatched_at.is_(None))
+        query = (select(Run.id, Run.gpus).where(Run.status == "queued", Run.dispatched_at.is_(None))
                  .order_by(Run.id).limit(limit))
-        return list(session.scalars(query))
+        return [tuple(row) for row in session.execute(query)]
+
+
+def queued_widths(engine: Engine) -> set[int]:
+    """The numbers of GPUs that queued runs ask for (which broker queues hold their messages)."""
+    with session_scope(engine) as session:
+        return set(session.scalars(select(Run.gpus).where(Run.status == "queued").distinct()))
+
+
+def queued_gpus(engine: Engine, run_id: int) -> int | None:
+    """The GPUs a queued run asks for; None when it is not queued (taken, finished or cancelled)."""
+    with session_scope(engine) as session:
+        return session.scalar(select(Run.gpus).where(Run.id == run_id, Run.status == "queued",
+                                                     Run.cancel_requested.is_(False)))
+
+
+def keep_dispatched(engine: Engine, run_id: int) -> bool:
+    """A worker holds this queued run's message while it waits for GPUs: refresh its publication time, so the
+    dispatcher does not take the message for lost and publish it again. False once the run is no longer
+    queued (cancelled) or its publication was undone."""
+    with session_scope(engine) as session:
+        return bool(session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "queued", Run.cancel_requested.is_(False),
+                              Run.dispatched_at.is_not(None)).values(dispatched_at=utcnow())).rowcount)
 
 
 def forget_lost_dispatches(engine: Engine, *, older_than: float) -> list[int]:
@@ -434,16 +460,18 @@ def requeue_stale(engine: Engine, *, stale_after: float, max_attempts: int) -> d
 FORGET_WORKERS_AFTER = timedelta(days=7)
 
 
-def worker_seen(engine: Engine, name: str, *, gpu: str | None, slots: int, datasets: dict | None = None) -> None:
+def worker_seen(engine: Engine, name: str, *, gpu: str | None, slots: int, datasets: dict | None = None,
+                placement: dict | None = None) -> None:
     """A worker says it is alive (every heartbeat), with what it reports of its datasets (worker/presence.py);
     workers silent for a week are forgotten."""
     now = utcnow()
     with session_scope(engine) as session:
         seen = session.execute(update(Worker).where(Worker.name == name)
                                .values(last_seen=now, gpu=gpu, slots=slots, stopped_at=None,
-                                       datasets=datasets)).rowcount
+                                       datasets=datasets, placement=placement)).rowcount
         if not seen:
-            session.add(Worker(name=name, gpu=gpu, slots=slots, started_at=now, last_seen=now, datasets=datasets))
+            session.add(Worker(name=name, gpu=gpu, slots=slots, started_at=now, last_seen=now, datasets=datasets,
+                               placement=placement))
             session.execute(Worker.__table__.delete().where(Worker.last_seen < now - FORGET_WORKERS_AFTER))
 
 

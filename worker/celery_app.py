@@ -16,6 +16,12 @@ from backend.settings import Settings, get_settings
 TRAIN_TASK = "shakelab.train_run"
 
 
+def queue_for(base: str, gpus: int) -> str:
+    """The broker queue of runs that ask for `gpus` GPUs: a worker consumes only the widths it can hold, so a
+    run never reaches a worker with too few GPUs (1-GPU runs keep the base queue's name)."""
+    return base if gpus == 1 else f"{base}.gpus{gpus}"
+
+
 def make_celery(settings: Settings) -> Celery:
     app = Celery("shakelab", broker=settings.resolved_broker_url, set_as_current=False)
     timeout = settings.broker_timeout_seconds

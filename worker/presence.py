@@ -1,15 +1,17 @@
 """What a worker process tells the database with each heartbeat (GET /api/workers, GET /api/datasets).
 
-That it is alive and how many runs it trains at once; which datasets its data directory holds and whether
-it may download the others (SHAKELAB_DOWNLOAD_DATASETS), so that the dashboard can say before a run is
-queued whether CIFAR is on the workers; and how far the downloads its runs wait on have got, which the
-run's page shows ("downloading CIFAR-10: 43%"). One object per worker process, shared by its runs' threads.
+That it is alive, how many runs it trains at once, and which runs hold or wait for its GPUs (the queue page
+says why a run waits); which datasets its data directory holds and whether it may download the others
+(SHAKELAB_DOWNLOAD_DATASETS), so that the dashboard can say before a run is queued whether CIFAR is on the
+workers; and how far the downloads its runs wait on have got, which the run's page shows ("downloading
+CIFAR-10: 43%"). One object per worker process, shared by its runs' threads.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -25,8 +27,9 @@ PROGRESS_WRITE_SECONDS = 0.5
 
 class Presence:
     def __init__(self, db: Engine, name: str, *, gpu: str | None, slots: int, data_dir: Path,
-                 may_download: bool):
+                 may_download: bool, placement: Callable[[], dict] | None = None):
         self.db, self.name, self.gpu, self.slots = db, name, gpu, slots
+        self.placement = placement  # its GPUs, their runs and the runs waiting for them (worker/gpu_pool.py)
         self.data_dir, self.may_download = Path(data_dir), may_download
         self._downloads: dict[int, dict] = {}  # run id -> {"dataset", "bytes", "total"}
         self._lock = threading.Lock()
@@ -46,7 +49,15 @@ class Presence:
 
     def beat(self) -> None:
         """Say this worker is alive, with its report; raises SQLAlchemyError when the database is away."""
-        worker_seen(self.db, self.name, gpu=self.gpu, slots=self.slots, datasets=self.report())
+        worker_seen(self.db, self.name, gpu=self.gpu, slots=self.slots, datasets=self.report(),
+                    placement=self.placement() if self.placement else None)
+
+    def placement_changed(self) -> None:
+        """A run started, ended or waits on this worker's GPUs: say so now (the queue page shows why runs wait)."""
+        try:
+            self.beat()
+        except SQLAlchemyError:
+            pass  # the next heartbeat carries it
 
     def download_progress(self, run_id: int, progress: dict | None) -> None:
         """How far run `run_id`'s download has got ({"dataset", "bytes", "total"}), or None once it is over."""

@@ -1,6 +1,8 @@
 """The one Celery task: train run N. A thin shell around the engine; all state goes to the database.
 
-It claims the run (a duplicate or cancelled message does nothing), runs the engine in a subprocess, stores
+It waits until the run's GPUs are free on this worker (worker/gpu_pool.py: all of them or none), claims the run
+(a duplicate or cancelled message does nothing), runs the engine in a subprocess (torchrun's ranks for a run
+on several GPUs), stores
 each epoch as it lands, beats the heartbeat (and reads the cancel flag) every few seconds, and records how
 the run ended. When the worker is asked to stop, the run goes back to the queue and resumes elsewhere from
 its last checkpoint.
@@ -26,7 +28,9 @@ from backend.store import (
     finish_cancelled,
     finish_run,
     heartbeat,
+    keep_dispatched,
     mark_dispatched,
+    queued_gpus,
     record_epochs,
     release_run,
     worker_stopped,
@@ -35,6 +39,7 @@ from backend.store import (
 from .celery_app import TRAIN_TASK, current_celery
 from .engine.dataset_files import FILE_DATASETS, download_command, is_present
 from .engine_process import EngineProcess
+from .gpu_pool import GpuPool
 from .presence import Presence
 
 log = logging.getLogger("shakelab.worker")
@@ -42,11 +47,12 @@ app = current_celery()
 _shutting_down = threading.Event()
 _presence: Presence | None = None  # this process's, once the worker is ready
 
-# Set by `python -m worker --gpu N [--gpu-label L]`: the GPU index this worker's runs train on, and the
-# name runs record for it (they differ in a container, which sees its one GPU as index 0).
+# Set by `python -m worker --gpus 0,1 [--gpu-labels 4,5]`: the GPU indices this worker's runs train on, and the
+# names runs record for them (they differ in a container, which numbers its GPUs from 0).
 GPU_ENV = "SHAKELAB_WORKER_GPU"
 GPU_LABEL_ENV = "SHAKELAB_WORKER_GPU_LABEL"
-SLOTS_ENV = "SHAKELAB_WORKER_SLOTS"  # runs trained at once (--runs-per-gpu)
+SLOTS_ENV = "SHAKELAB_WORKER_SLOTS"  # runs trained at once on each GPU (--runs-per-gpu)
+_pool: GpuPool | None = None
 CHECKPOINT = "checkpoint.pt"  # the engine's (worker/engine/training.py), named here to keep torch out
 
 
@@ -61,9 +67,10 @@ def _announce_presence(**_):
     global _presence
     settings = get_settings()
     engine = get_engine(settings)
+    pool = gpu_pool()
     _presence = presence = Presence(engine, worker_name(), gpu=os.environ.get(GPU_LABEL_ENV),
-                                    slots=int(os.environ.get(SLOTS_ENV, "1")), data_dir=settings.resolved_data_dir,
-                                    may_download=settings.download_datasets)
+                                    slots=pool.size * pool.runs_per_gpu, data_dir=settings.resolved_data_dir,
+                                    may_download=settings.download_datasets, placement=pool.report)
 
     def beat() -> None:
         while True:
@@ -81,9 +88,18 @@ def _announce_presence(**_):
     threading.Thread(target=beat, name="shakelab-presence", daemon=True).start()
 
 
+def gpu_pool() -> GpuPool:
+    """This worker's GPUs ([None]: a worker without any, which trains on the CPU) and who holds them."""
+    global _pool
+    if _pool is None:
+        labels = os.environ.get(GPU_LABEL_ENV)
+        _pool = GpuPool(labels.split(",") if labels else [None], int(os.environ.get(SLOTS_ENV, "1")))
+    return _pool
+
+
 def host_and_gpu() -> str:
     label = os.environ.get(GPU_LABEL_ENV)
-    return f"{socket.gethostname()}/gpu{label}" if label is not None else socket.gethostname()
+    return f"{socket.gethostname()}/gpu{label.replace(',', '+')}" if label else socket.gethostname()
 
 
 def worker_name() -> str:
@@ -96,27 +112,59 @@ def worker_name() -> str:
 def train_run(run_id: int) -> str:
     settings = get_settings()
     engine = get_engine(settings)
-    gpu = os.environ.get(GPU_ENV)
     if _shutting_down.is_set():  # taken while stopping: have the dispatcher publish it again for another worker
         mark_dispatched(engine, run_id, None)
         return "deferred"
-    token = claim_run(engine, run_id, worker=worker_name(), gpu=os.environ.get(GPU_LABEL_ENV))
-    if token is None:
+    wanted = queued_gpus(engine, run_id)
+    if wanted is None:
         log.info("run %s is not queued (already taken, finished or cancelled); nothing to do", run_id)
         return "skipped"
+    pool = gpu_pool()
+    if wanted > pool.size:  # published to a queue this worker should not read: let a wider worker have it
+        mark_dispatched(engine, run_id, None)
+        return "deferred"
+
+    def still_wanted() -> bool:
+        if _presence is not None:
+            _presence.placement_changed()
+        return not _shutting_down.is_set() and keep_dispatched(engine, run_id)
+
+    # Behind another waiting run for longer than a stale worker is given: back to the queue, where a worker
+    # with free GPUs may take it.
+    held = pool.acquire(run_id, wanted, still_wanted=still_wanted, patience=settings.stale_after_seconds,
+                        poll=settings.heartbeat_seconds)
+    if held is None:
+        mark_dispatched(engine, run_id, None)
+        return "deferred"
     try:
-        return RunSupervisor(settings, run_id, token, gpu).supervise()
-    except Exception as exc:  # a bug or a broken machine: say so on the run instead of leaving it to go stale
-        log.exception("run %s: the worker failed", run_id)
-        finish_run(engine, run_id, token, "failed", f"the worker failed: {exc.__class__.__name__}: {exc}")
-        return "failed"
+        labels = pool.labels_of(held)
+        gpu_label = ",".join(labels) if labels[0] is not None else None
+        token = claim_run(engine, run_id, worker=worker_name(), gpu=gpu_label)
+        if token is None:
+            log.info("run %s is not queued (already taken, finished or cancelled); nothing to do", run_id)
+            return "skipped"
+        if _presence is not None:
+            _presence.placement_changed()
+        indices = os.environ.get(GPU_ENV)
+        visible = ",".join(indices.split(",")[i] for i in held) if indices else None
+        try:
+            return RunSupervisor(settings, run_id, token, visible, processes=len(held)).supervise()
+        except Exception as exc:  # a bug or a broken machine: say so on the run instead of leaving it to go stale
+            log.exception("run %s: the worker failed", run_id)
+            finish_run(engine, run_id, token, "failed", f"the worker failed: {exc.__class__.__name__}: {exc}")
+            return "failed"
+    finally:
+        pool.release(run_id)
+        if _presence is not None:
+            _presence.placement_changed()
 
 
 class RunSupervisor:
     """Watches one engine process on behalf of one claimed run."""
 
-    def __init__(self, settings: Settings, run_id: int, token: str, gpu: str | None):
+    def __init__(self, settings: Settings, run_id: int, token: str, gpu: str | None, processes: int = 1):
         self.settings, self.run_id, self.token, self.gpu = settings, run_id, token, gpu
+        self.processes = processes
         self.db = get_engine(settings)
         self.pending: list[dict] = []  # epochs not yet stored (the database may be briefly away)
 
@@ -140,7 +188,7 @@ class RunSupervisor:
         spec_path.write_text(json.dumps(spec, indent=2))
         log.info("run %s: training in %s", self.run_id, run_dir)
         engine = EngineProcess(spec_path, run_dir, data_dir=self.settings.resolved_data_dir, gpu=self.gpu,
-                               download=self.settings.download_datasets)
+                               download=self.settings.download_datasets, processes=self.processes)
         try:
             return self._watch(engine)
         finally:

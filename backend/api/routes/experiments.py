@@ -26,7 +26,8 @@ def _out(experiment: Experiment) -> ExperimentOut:
              summary="Queue a run per seed and per combination of the grid's values")
 def create_experiment(body: ExperimentCreate, request: Request, db: Db) -> ExperimentOut:
     specs = body.run_specs()
-    experiment = store.create_experiment(db, specs, name=body.name, tags=body.tags, notes=body.notes)
+    experiment = store.create_experiment(db, specs, name=body.name, tags=body.tags, notes=body.notes,
+                                         gpus=body.gpus)
     db.commit()
     db.refresh(experiment)
     wake_dispatcher(request)

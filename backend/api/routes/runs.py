@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ... import store
 from ...datasets import run_download
 from ...models import VALIDATION_FIELDS
+from ...placement import waiting_reasons
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
 from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
@@ -26,7 +27,8 @@ QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
 @router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunOut,
              dependencies=[Depends(require_api_key)], summary="Queue one run of a spec")
 def create_run(body: RunCreate, request: Request, db: Db) -> RunOut:
-    [run] = store.create_runs(db, [body.spec], name=body.name, tags=body.tags, notes=body.notes)
+    [run] = store.create_runs(db, [body.spec], name=body.name, tags=body.tags, notes=body.notes,
+                              gpus=body.gpus)
     db.commit()
     wake_dispatcher(request)
     return RunOut.of(run)
@@ -209,7 +211,9 @@ def download_run_file(run_id: PathId, name: Literal["checkpoint.pt", "metrics.js
 
 
 @router.get("/queue", response_model=QueueOut,
-            summary="Queued runs in the order workers will take them, and how long each has waited")
-def get_queue(db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> QueueOut:
+            summary="Queued runs in the order workers will take them, how long each has waited, and why")
+def get_queue(request: Request, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> QueueOut:
     runs, total = store.queued_runs(db, limit)
-    return QueueOut.of(runs, total)
+    stale_after = request.app.state.settings.stale_after_seconds
+    alive = [w for w, ok in store.find_workers(db, alive_within=stale_after) if ok]
+    return QueueOut.of(runs, total, waiting_reasons(runs, alive))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ... import store
 from ...datasets import dataset_availability, worker_report
+from ...placement import gpus_owned, placement_of
 from ...schemas import DatasetAvailability, WorkerOut, WorkerRun
 from ..deps import db_session
 
@@ -27,7 +28,8 @@ def list_workers(request: Request, db: Db) -> list[WorkerOut]:
     for w, alive in store.find_workers(db, alive_within=stale_after):
         runs = training.get(w.name, []) if alive else []
         state = "stopped" if w.stopped_at else "stale" if not alive else "training" if runs else "idle"
-        out.append(WorkerOut(name=w.name, gpu=w.gpu, slots=w.slots, started_at=w.started_at, last_seen=w.last_seen,
+        out.append(WorkerOut(name=w.name, gpu=w.gpu, gpus=gpus_owned(w), slots=w.slots, placement=placement_of(w),
+                             started_at=w.started_at, last_seen=w.last_seen,
                              stopped_at=w.stopped_at, alive=alive, datasets=worker_report(w.datasets), state=state,
                              runs=[WorkerRun(id=r.id, name=r.name, epochs_done=r.epochs_done, epochs=r.epochs,
                                              progress=r.epochs_done / r.epochs, last_test_error=r.last_test_error,
