@@ -125,12 +125,12 @@ def cmd_submit(client: Client, args) -> int:
     if args.seeds < 1:
         raise UsageError("--seeds must be 1 or more")
     if args.seeds == 1:
-        runs = [client.submit(spec, name=args.name, tags=args.tag, notes=args.notes)]
+        runs = [client.submit(spec, name=args.name, tags=args.tag, notes=args.notes, gpus=args.gpus)]
     else:
         first = int(spec.get("seed", 0))
         name = args.name or (Path(args.spec).stem if args.spec != "-" else "experiment")
         runs = client.submit_experiment(spec, name=name, seeds=range(first, first + args.seeds), tags=args.tag,
-                                        notes=args.notes).runs
+                                        notes=args.notes, gpus=args.gpus).runs
     if args.json:
         emit_json(runs)
     else:
@@ -252,7 +252,9 @@ def cmd_workers(client: Client, args) -> int:
                   or "-", f"{(now - w.last_seen).total_seconds():.0f} s ago"] for w in workers])
     print(f"\n{queue.total} queued" + (":" if queue.runs else ""))
     for item in queue.runs:
-        print(f"  {item.position}. run #{item.run.id} {item.run.name} (waiting {item.waited_seconds / 60:.0f} min)")
+        gpus = f", {item.run.gpus} GPUs" if item.run.gpus > 1 else ""
+        print(f"  {item.position}. run #{item.run.id} {item.run.name} (waiting {item.waited_seconds / 60:.0f} min"
+              f"{gpus}): {item.waiting_for}")
     return EXIT["ok"]
 
 
@@ -279,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("submit", cmd_submit, "queue a run spec (a JSON file, - for stdin)")
     p.add_argument("spec", metavar="SPEC.json")
     p.add_argument("--seeds", type=int, default=1, help="queue this many seeds, from the spec's seed on")
+    p.add_argument("--gpus", type=int, default=1,
+                   help="train each run on this many GPUs at once (a worker started with --gpus owning as many)")
     p.add_argument("--name")
     p.add_argument("--tag", action="append", default=[], help="a tag (repeat for several)")
     p.add_argument("--notes", default="")

@@ -141,16 +141,19 @@ class Client:
     # ------------------------------------------------------------------------------------------- runs
 
     def submit(self, spec: Mapping[str, Any], *, name: str | None = None, tags: Iterable[str] = (),
-               notes: str = "") -> RunOut:
-        """Queue one run of `spec` (the run spec; the papers' defaults fill what it leaves out)."""
-        body = {"spec": dict(spec), "tags": list(tags), "notes": notes, **({"name": name} if name else {})}
+               notes: str = "", gpus: int = 1) -> RunOut:
+        """Queue one run of `spec` (the run spec; the papers' defaults fill what it leaves out), trained on `gpus`
+        GPUs at once by a worker that owns that many."""
+        body = {"spec": dict(spec), "gpus": gpus, "tags": list(tags), "notes": notes,
+                **({"name": name} if name else {})}
         return self._send("POST", "/runs", RunOut, body)
 
     def submit_experiment(self, spec: Mapping[str, Any], *, name: str, seeds: Sequence[int] | None = None,
                           grid: Mapping[str, Sequence[Any]] | None = None, tags: Iterable[str] = (),
-                          notes: str = "") -> ExperimentOut:
+                          notes: str = "", gpus: int = 1) -> ExperimentOut:
         """Queue every combination of `seeds` and the grid's values, e.g. grid={"regularization.p_last": [0.5, 0.7]}."""
         body = {"name": name, "spec": dict(spec), "grid": dict(grid or {}), "tags": list(tags), "notes": notes,
+                "gpus": gpus,
                 **({"seeds": list(seeds)} if seeds is not None else {})}
         return self._send("POST", "/experiments", ExperimentOut, body)
 

@@ -127,6 +127,27 @@ def test_shakelab_submits_several_seeds_as_one_experiment(system):
     assert cancelled.returncode == 0 and cancelled.stdout.count("run #") == 3
 
 
+def test_shakelab_submit_gpus_queues_runs_on_several_gpus_and_workers_says_why_they_wait(system):
+    spec = {**TINY_SPEC, "optim": {"epochs": 40, "batch_size": 32, "replica_batch": 16}}
+    result = shakelab(system, "submit", "-", "--gpus", "2", "--seeds", "2", "--json", stdin=json.dumps(spec))
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["gpus"] for r in runs] == [2, 2]
+    system.wait_until(lambda: system.get("/api/health").json()["workers"] == 1, 60, "the worker to be seen")
+    workers = shakelab(system, "workers")
+    assert workers.returncode == 0
+    assert (f"run #{runs[0]['id']} {runs[0]['name']} (waiting 0 min, 2 GPUs): asks for 2 GPUs and the widest worker "
+            f"running has 1") in workers.stdout
+    with Client(system.url) as lab:
+        assert lab.submit(spec, gpus=2).gpus == 2
+        with pytest.raises(InvalidRequest) as refused:
+            lab.submit(spec, gpus=3)
+        assert refused.value.field == "gpus"
+    bad = shakelab(system, "submit", "-", "--gpus", "4", stdin=json.dumps(spec))
+    assert bad.returncode == 2 and "gpus" in bad.stderr and "4 GPUs cannot share" in bad.stderr
+    assert shakelab(system, "cancel", *(str(r["id"]) for r in runs)).returncode == 0
+
+
 @pytest.mark.parametrize("args, stdin, code, says", [
     (["submit", "-"], '{"model": {"arch": "pyramidnet", "depth": 100}}', 2, "spec.model.depth"),
     (["submit", "-"], "{not json", 2, "is not JSON"),
