@@ -58,14 +58,14 @@ class LaunchForm {
     this.spec = null;
     this.touched = new Set();
     this.controls = new Map();
-    this.meta = { name: "", tags: "", notes: "", seeds: 1 };
+    this.meta = { name: "", tags: "", notes: "", seeds: 1, gpus: 1 };
     // "New search" (#/launch?mode=search): the same editor, with ranges beside the fields (search-form.js).
     this.search = ctx.query.get("mode") === "search" ? new SearchExtension(this) : null;
   }
 
   start({ run, presetId }) {
     const preset = this.catalog.presets.find((p) => p.id === presetId);
-    if (run) this.loadSpec(run.spec, Object.keys(flattenSpec(run.spec)), { tags: run.tags.join(" "), notes: run.notes });
+    if (run) this.loadSpec(run.spec, Object.keys(flattenSpec(run.spec)), { tags: run.tags.join(" "), notes: run.notes, gpus: run.gpus });
     else if (preset) this.loadPreset(preset);
     else this.loadSpec(this.defaultSpec("pyramidnet", "shakedrop", "cifar10"), []);
     this.layout(run ? `from-run` : preset?.id || "");
@@ -235,6 +235,8 @@ class LaunchForm {
   runSection() {
     const seeds = h("input", { id: "f-seeds", type: "number", min: 1, max: MAX_SEEDS, step: 1, value: this.meta.seeds, inputMode: "numeric", attrs: { "aria-describedby": "f-seeds-hint f-seeds-error" } });
     seeds.addEventListener("input", () => { this.meta.seeds = seeds.value; this.clearError("meta.seeds"); this.update(); });
+    const gpus = h("input", { id: "f-gpus", type: "number", min: 1, max: 64, step: 1, value: this.meta.gpus, inputMode: "numeric", attrs: { "aria-describedby": "f-gpus-hint f-gpus-error" } });
+    gpus.addEventListener("input", () => { this.meta.gpus = gpus.value; this.clearError("meta.gpus"); this.update(); });
     const name = h("input", { id: "f-name", type: "text", value: this.meta.name, maxLength: 200, placeholder: "optional", attrs: { autocomplete: "off", "aria-describedby": "f-name-error" } });
     name.addEventListener("input", () => { this.meta.name = name.value; this.clearError("meta.name"); this.update(); });
     const tags = h("input", { id: "f-tags", type: "text", value: this.meta.tags, placeholder: "e.g. baseline cifar10-sweep", attrs: { autocomplete: "off", "aria-describedby": "f-tags-hint f-tags-error" } });
@@ -254,6 +256,8 @@ class LaunchForm {
       h("div", { class: "form-grid" },
         metaField("meta.seeds", "Seeds", seeds, "How many runs to launch, one per seed (first seed, +1, +2…); they are grouped on the compare page."),
         ...seedFields,
+        // A search's runs are proposed one GPU each.
+        this.search ? null : metaField("meta.gpus", "GPUs", gpus, "GPUs each run trains on at once (a worker started with --gpus owning as many); the run is the same on any number."),
         metaField("meta.name", "Name", name),
         metaField("meta.tags", "Tags", tags, "Separated by spaces or commas; letters, digits and . : + - = _"),
         metaField("meta.notes", "Notes", notes, null, true)));
@@ -355,6 +359,8 @@ class LaunchForm {
     const spec = this.builtSpec();
     const tags = this.meta.tags.split(/[\s,]+/).filter(Boolean);
     const name = this.meta.name.trim() || undefined;
+    // Sent as typed: the API names a bad count ("gpus") and the form shows it beside the field.
+    const gpus = /^\d+$/.test(String(this.meta.gpus).trim()) ? Number(this.meta.gpus) : this.meta.gpus;
     this.launchButton.disabled = true;
     this.launchButton.textContent = "Launching…";
     try {
@@ -363,10 +369,10 @@ class LaunchForm {
         throw new FieldErrors([{ field: "meta.seeds", message: `Enter how many runs to launch: a whole number from 1 to ${MAX_SEEDS}.` },
           ...(await this.specErrors(spec))]);
       } else if (seeds.length === 1) {
-        ids = [(await api.createRun({ spec, name, tags, notes: this.meta.notes })).id];
+        ids = [(await api.createRun({ spec, gpus, name, tags, notes: this.meta.notes })).id];
       } else {
         const experiment = await this.withSpecErrors(spec, () => api.createExperiment({
-          name: name || `${datasetLabel(spec.dataset.name)} ${modelName(spec.model)} ${methodLabel(spec.regularization.method)}`, spec, seeds, tags, notes: this.meta.notes }));
+          name: name || `${datasetLabel(spec.dataset.name)} ${modelName(spec.model)} ${methodLabel(spec.regularization.method)}`, spec, seeds, gpus, tags, notes: this.meta.notes }));
         toast(`Queued ${experiment.runs.length} runs (experiment ${experiment.id}).`);
         ids = experiment.runs.map((r) => r.id);
       }
@@ -448,7 +454,7 @@ class FieldErrors extends Error {
 }
 
 function labelOf(path) {
-  return { "meta.seeds": "Seeds", "meta.name": "Name", "meta.tags": "Tags", "meta.notes": "Notes", seed: "First seed" }[path] || fieldLabel(path);
+  return { "meta.seeds": "Seeds", "meta.gpus": "GPUs", "meta.name": "Name", "meta.tags": "Tags", "meta.notes": "Notes", seed: "First seed" }[path] || fieldLabel(path);
 }
 
 function fieldDefaults(fields) {

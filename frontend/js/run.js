@@ -263,6 +263,7 @@ export function mount(root, ctx) {
         row("Started", time(run.started_at)),
         row("Finished", time(run.finished_at)),
         row("Last heartbeat", time(run.heartbeat_at)),
+        row("GPUs", run.gpus > 1 ? `${run.gpus} at once${run.gpu ? ` (${run.gpu})` : ""}` : "1"),
         row("Worker", run.worker ? `${run.worker}${run.gpu ? ` · ${run.gpu}` : ""}` : "—"),
         row("Attempts", String(run.attempts)),
         row("Epoch time", metrics.seconds.length ? `${duration(metrics.seconds.at(-1))} (last)` : "—"),

@@ -105,6 +105,24 @@ def test_bad_field_shows_the_api_message_inline(page):
     expect(error).to_be_hidden()
 
 
+def test_a_run_on_two_gpus_is_launched_from_the_form_once_its_batch_splits_over_them(page, live):
+    page.console_watch.allow(r"status of 422")
+    fill_tiny_shakedrop(page, epochs=2)
+    page.get_by_label("GPUs", exact=True).fill("2")
+    page.get_by_role("button", name="Launch", exact=True).click()
+    expect(page.locator("#f-gpus-error")).to_contain_text(
+        "2 GPUs cannot share a batch of 32 split into 1 group of optim.replica_batch 32")
+    expect(page.get_by_label("GPUs", exact=True)).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Images per replica (batch norm group)").fill("16")
+    page.get_by_role("button", name="Launch", exact=True).click()
+    page.wait_for_url(re.compile(r"#/runs/\d+$"))
+    run_id = int(page.url.rsplit("/", 1)[1])
+    run = live.run(run_id)
+    assert (run["gpus"], run["spec"]["optim"]["replica_batch"]) == (2, 16)
+    expect(page.locator("dt:text-is('GPUs') + dd")).to_have_text("2 at once")
+    live.post(f"/api/runs/{run_id}/cancel")
+
+
 def test_several_seeds_launch_an_experiment_and_open_their_comparison(page, live):
     fill_tiny_shakedrop(page, epochs=2)
     page.get_by_label("Seeds", exact=True).fill("2")

@@ -130,6 +130,8 @@ def test_the_workers_page_shows_each_worker_its_run_and_the_queue_in_order(brows
         assert [int(x) for x in page.locator(".queue-table tbody tr").evaluate_all(
             "rows => rows.map(r => r.dataset.run)")] == sorted(waiting)
         expect(page.locator(".queue-table tbody tr").first.locator("td").first).to_have_text("1")
+        expect(page.locator(".queue-table tbody tr").first.locator(".queue-reason")).to_contain_text(
+            "waits for a slot: the 2 workers that can train it are busy")
         page.screenshot(path=str(screenshots / "workers.png"), full_page=True)
         # a worker that is killed shows as silent once its heartbeat is stale
         two_workers.workers[1].kill()
