@@ -24,7 +24,7 @@ from .deployment import (
 # Variables that docker-compose.yml reads for itself (the box, not ShakeLab's settings).
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "SHAKELAB_DASHBOARD_PORT", "SHAKELAB_MACHINE_NAME",
                 "SHAKELAB_POSTGRES_HOST", "SHAKELAB_REDIS_HOST", "SHAKELAB_HEAD_ADDRESS", "SHAKELAB_NFS_SERVER",
-                "SHAKELAB_NFS_RUNS_EXPORT"}
+                "SHAKELAB_NFS_RUNS_EXPORT", "SHAKELAB_WORKER0_GPUS"}
 SECOND_BOX = {"SHAKELAB_HEAD_ADDRESS": "10.0.0.5", "SHAKELAB_NFS_SERVER": "10.0.0.9",
               "SHAKELAB_NFS_RUNS_EXPORT": "/srv/shakelab/runs"}
 
@@ -206,7 +206,11 @@ def test_api_and_migrate_use_the_image_without_the_engine(services):
 def test_each_gpu_worker_is_pinned_to_a_gpu_of_its_own(services):
     workers = gpu_workers(services)
     assert len(workers) >= 2
-    pinned = {}
+    pinned = {"worker0": "0"}
+    # worker0 sees the box's GPUs by their own numbers and trains on SHAKELAB_WORKER0_GPUS, by default GPU 0.
+    [reservation] = gpu_reservations(workers.pop("worker0"))
+    assert reservation["driver"] == "nvidia" and reservation["count"] == "all" and "device_ids" not in reservation
+    assert _command(services["worker0"]) == ["python", "-m", "worker", "--gpus", "0"]
     for name, worker in workers.items():
         [reservation] = gpu_reservations(worker)
         assert reservation["driver"] == "nvidia" and "count" not in reservation, name
@@ -214,8 +218,16 @@ def test_each_gpu_worker_is_pinned_to_a_gpu_of_its_own(services):
         pinned[name] = gpu
         # inside the container its one GPU is index 0, whichever it is on the box; runs record the box's index
         assert _command(worker) == ["python", "-m", "worker", "--gpu", "0", "--gpu-label", gpu], name
-    assert pinned == {f"worker{k}": str(k) for k in range(len(workers))}
-    assert len({w["hostname"] for w in workers.values()}) == len(workers)  # tells the workers apart
+    assert pinned == {f"worker{k}": str(k) for k in range(len(workers) + 1)}
+    assert len({w["hostname"] for w in gpu_workers(services).values()}) == len(workers) + 1  # tells them apart
+
+
+def test_worker0_owns_several_gpus_for_runs_on_several_gpus_when_the_env_names_them():
+    services = compose_config(SHAKELAB_WORKER0_GPUS="0,1,2,3")["services"]
+    assert _command(services["worker0"]) == ["python", "-m", "worker", "--gpus", "0,1,2,3"]
+    assert seconds(services["worker0"]["stop_grace_period"]) >= 60
+    assert services["worker0"]["shm_size"] in ("2gb", 2147483648, "2147483648")  # NCCL ranks share /dev/shm
+    assert re.search(r"^#SHAKELAB_WORKER0_GPUS=", ENV_EXAMPLE.read_text(), re.MULTILINE)
 
 
 def test_the_first_worker_always_runs_and_the_others_when_their_gpu_is_named(services):
