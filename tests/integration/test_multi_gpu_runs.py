@@ -91,8 +91,7 @@ def _claim(url: str, run_id: int, worker: str, start, out) -> None:
     out.put((worker, store.claim_run(engine, run_id, worker=worker, gpu="0,1")))
 
 
-@pytest.mark.parametrize("attempt", range(3))
-def test_a_k_gpu_claim_is_granted_to_one_worker_only_under_concurrent_workers(postgres_url, tmp_path, attempt):
+def test_a_k_gpu_claim_is_granted_to_one_worker_only_under_concurrent_workers(postgres_url, tmp_path):
     from backend.db import get_engine, migrate, session_scope
     from backend.settings import Settings
     from worker.engine.spec import parse_spec
