@@ -8,6 +8,7 @@ import { baseLayout, loadPlotly, PALETTE, PLOT_CONFIG } from "./charts.js";
 import { clear, errorBox, h, loading, statusBadge, toast } from "./dom.js";
 import { DASH, dateTime, duration, number } from "./format.js";
 import { poll } from "./poll.js";
+import { stopButtons } from "./stop-buttons.js";
 
 const REFRESH_MS = 3000;
 const TOP = 3;
@@ -119,20 +120,10 @@ export function mount(root, ctx) {
   }
 
   function drawActions() {
-    const stop = (running) => async () => {
-      try {
-        search = await api.stopNas(search.id, running);
-        toast(running === "cancel" ? "Search stopped; its children are being cancelled." : "Search stopped; its children finish.");
-        await draw();
-        poller?.now();
-      } catch (error) {
-        toast(`The search was not stopped: ${error.message}`);
-      }
-    };
-    clear(view.actions, search.status === "running" ? [
-      h("button", { type: "button", class: "button small", text: "Stop (let children finish)", onClick: stop("finish") }),
-      h("button", { type: "button", class: "button small danger", text: "Stop and cancel children", onClick: stop("cancel") }),
-    ] : null);
+    clear(view.actions, search.status === "running" ? stopButtons({
+      what: "children", stop: (how) => api.stopNas(search.id, how),
+      stopped: async (stoppedSearch) => { search = stoppedSearch; await draw(); poller?.now(); },
+    }) : null);
   }
 
   function stat(label, value, sub) {

@@ -4,10 +4,11 @@
 
 import { api, isAbort } from "./api.js";
 import { baseLayout, loadPlotly, PALETTE, PLOT_CONFIG, withAlpha } from "./charts.js";
-import { clear, errorBox, h, loading, statusBadge, toast } from "./dom.js";
+import { clear, errorBox, h, loading, statusBadge } from "./dom.js";
 import { dateTime, DASH, number, specValue } from "./format.js";
 import { fieldLabel } from "./labels.js";
 import { poll } from "./poll.js";
+import { stopButtons } from "./stop-buttons.js";
 import { intervalDimensions, intervalErrorBars, intervalHover } from "./search-stats.js";
 
 const REFRESH_MS = 3000;
@@ -99,20 +100,10 @@ export function mount(root, ctx) {
   }
 
   function drawActions() {
-    const stop = (running) => async () => {
-      try {
-        search = await api.stopSearch(search.id, running);
-        toast(running === "cancel" ? "Search stopped; its runs are being cancelled." : "Search stopped; its runs finish.");
-        await draw();
-        poller?.now();
-      } catch (error) {
-        toast(`The search was not stopped: ${error.message}`);
-      }
-    };
-    clear(view.actions, search.status === "running" ? [
-      h("button", { type: "button", class: "button small", text: "Stop (let runs finish)", onClick: stop("finish") }),
-      h("button", { type: "button", class: "button small danger", text: "Stop and cancel runs", onClick: stop("cancel") }),
-    ] : null, runIds().length ? h("a", { class: "button small", href: `#/compare?ids=${runIds().slice(0, 200).join(",")}`, text: "Compare its runs" }) : null);
+    clear(view.actions, search.status === "running" ? stopButtons({
+      what: "runs", stop: (how) => api.stopSearch(search.id, how),
+      stopped: async (stoppedSearch) => { search = stoppedSearch; await draw(); poller?.now(); },
+    }) : null, runIds().length ? h("a", { class: "button small", href: `#/compare?ids=${runIds().slice(0, 200).join(",")}`, text: "Compare its runs" }) : null);
   }
 
   function runIds() {
