@@ -33,6 +33,7 @@ from .models import (
     Worker,
     utcnow,
 )
+from .series import refresh_series
 
 __all__ = [
     "spec_key", "default_run_name", "create_runs", "create_experiment", "next_unused_seed", "rerun",
@@ -321,6 +322,7 @@ def record_epochs(engine: Engine, run_id: int, token: str, events: list[dict]) -
             return False
         if rows:
             _insert_ignoring_duplicates(session, rows)
+            refresh_series(session, run_id)  # the reads' packed copy, in the same transaction
         mine = Metric.run_id == run_id
         last = select(Metric).where(mine).order_by(Metric.epoch.desc()).limit(1).subquery()
         session.execute(update(Run).where(Run.id == run_id).values(
