@@ -194,5 +194,6 @@ def metrics_payload(run, columns: SeriesColumns, *, after_epoch: int = 0, max_po
 
 
 def dumps(payload) -> bytes:
-    """JSON with numpy arrays written straight from memory (NaN as null, as pydantic writes it)."""
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    """JSON with numpy arrays written straight from memory; NaN as null and UTC times with a Z, as pydantic
+    writes them."""
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z)
