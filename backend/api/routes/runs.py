@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ... import run_rows, series, store
 from ...datasets import run_download
+from ...db import session_scope
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
 from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
@@ -20,6 +21,12 @@ router = APIRouter(tags=["runs"])
 
 Db = Annotated[Session, Depends(db_session)]
 QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def read_session(request: Request):
+    """The session of a hot read, opened in the endpoint's own thread: the `Db` dependency, a generator, costs
+    each request two more hops through the thread pool, which 20 clients at once feel."""
+    return session_scope(request.app.state.engine)
 
 
 class JSONBody(Response):
@@ -41,7 +48,7 @@ class JSONBody(Response):
 
 
 @router.get("/runs", response_model=RunPage, response_class=JSONBody, summary="Runs, newest first, filterable")
-def list_runs(request: Request, db: Db,
+def list_runs(request: Request,
               status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
               tag: Annotated[str | None, Query(max_length=64)] = None,
               arch: Annotated[str | None, Query(max_length=40)] = None,
@@ -56,21 +63,23 @@ def list_runs(request: Request, db: Db,
               order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> JSONBody:
-    runs, total = run_rows.find_run_dicts(
-        db, status=status, tag=tag, arch=arch, method=method, dataset=dataset, experiment_id=experiment_id,
-        spec_key_=spec_key, ids=ids, search_id=search, archived={"false": False, "true": True, "any": None}[archived],
-        order=order, limit=limit, offset=offset)
+    with read_session(request) as db:
+        runs, total = run_rows.find_run_dicts(
+            db, status=status, tag=tag, arch=arch, method=method, dataset=dataset, experiment_id=experiment_id,
+            spec_key_=spec_key, ids=ids, search_id=search,
+            archived={"false": False, "true": True, "any": None}[archived], order=order, limit=limit, offset=offset)
     return JSONBody.of(request, {"total": total, "runs": runs})
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, response_class=JSONBody,
             responses={404: {"description": "no such run"}},
             summary="One run: spec, status, progress, best and last test error, timings, error text")
-def get_run(run_id: PathId, request: Request, db: Db) -> JSONBody:
-    out = run_rows.run_dict(db, run_id)
-    if out["status"] == "running" and not out["epochs_done"]:  # its worker may be fetching the dataset first
-        download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
-        out["download"] = download and download.model_dump(mode="json")
+def get_run(run_id: PathId, request: Request) -> JSONBody:
+    with read_session(request) as db:
+        out = run_rows.run_dict(db, run_id)
+        if out["status"] == "running" and not out["epochs_done"]:  # its worker may be fetching the dataset first
+            download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
+            out["download"] = download and download.model_dump(mode="json")
     return JSONBody.of(request, out)
 
 
@@ -90,10 +99,11 @@ MaxPoints = Annotated[int | None, Query(ge=8, le=100_000, description="thin to a
 @router.get("/runs/{run_id}/metrics", response_model=Metrics, response_class=JSONBody,
             responses={404: {"description": "no such run"}},
             summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
-def get_metrics(run_id: PathId, request: Request, db: Db, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+def get_metrics(run_id: PathId, request: Request, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                 max_points: MaxPoints = None) -> JSONBody:
-    run = run_rows.run_facts(db, run_id)
-    columns = series.read_series(db, {run.id: run.epochs_done})[run.id]
+    with read_session(request) as db:
+        run = run_rows.run_facts(db, run_id)
+        columns = series.read_series(db, {run.id: run.epochs_done})[run.id]
     return JSONBody.of(request, series.metrics_payload(run, columns, after_epoch=after_epoch,
                                                         max_points=max_points))
 
@@ -101,14 +111,15 @@ def get_metrics(run_id: PathId, request: Request, db: Db, after_epoch: Annotated
 @router.get("/compare", response_model=Comparison, response_class=JSONBody,
             responses={404: {"description": "no such run"}},
             summary="Several runs and their metrics in one request (for overlays)")
-def compare(request: Request, db: Db, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
+def compare(request: Request, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
             max_points: MaxPoints = 1000) -> JSONBody:
     ids = list(dict.fromkeys(ids))
-    found, _ = store.find_runs(db, ids=ids, limit=len(ids))
-    runs = {run.id: run for run in found}
-    if missing := [i for i in ids if i not in runs]:
-        raise store.NotFound(f"run {missing[0]} not found")
-    columns = series.read_series(db, {i: runs[i].epochs_done for i in ids})
+    with read_session(request) as db:
+        found, _ = store.find_runs(db, ids=ids, limit=len(ids))
+        runs = {run.id: run for run in found}
+        if missing := [i for i in ids if i not in runs]:
+            raise store.NotFound(f"run {missing[0]} not found")
+        columns = series.read_series(db, {i: runs[i].epochs_done for i in ids})
     groups = seed_groups([runs[i] for i in ids], columns)  # before thinning: statistics from every epoch
     return JSONBody.of(request, {
         "runs": [RunOut.of(runs[i]).model_dump(mode="json") for i in ids],
