@@ -20,12 +20,14 @@ from . import store
 from .models import Run, RunTag
 from .schemas import RunOut
 
-__all__ = ["find_run_dicts", "run_dict", "run_dicts", "run_facts"]
+__all__ = ["find_run_dicts", "find_run_rows", "run_dict", "run_dicts", "run_facts"]
 
 _COMPUTED = ("tags", "progress", "eta_seconds", "download", "spec")
-_COLUMNS = [getattr(Run, name) for name in RunOut.model_fields
-            if name not in _COMPUTED and name in Run.__table__.c]
-_QUERY_COLUMNS = [*_COLUMNS, Run.epochs_done, Run.train_seconds, cast(Run.spec, Text).label("spec_json")]
+# RunOut's columns, and beside them what seed groups (backend/seed_groups.py) and the metrics answers read of a run.
+_NAMES = [name for name in RunOut.model_fields if name not in _COMPUTED and name in Run.__table__.c]
+_NAMES += [name for name in ("epochs_done", "train_seconds", "epochs", "status", "spec_key", "seed", "finished_at",
+                             "created_at") if name not in _NAMES]
+_QUERY_COLUMNS = [*(getattr(Run, name) for name in _NAMES), cast(Run.spec, Text).label("spec_json")]
 
 
 def _rows(session: Session, where: list, order=None, limit: int | None = None, offset: int = 0) -> list:
@@ -69,6 +71,11 @@ def find_run_dicts(session: Session, *, order: str = "created", limit: int = 100
     where = store.run_filters(**filters)
     total = session.scalar(select(func.count(Run.id)).where(*where))
     return run_dicts(session, _rows(session, where, store.RUN_ORDER[order], limit, offset)), total
+
+
+def find_run_rows(session: Session, ids: list[int]) -> list:
+    """The runs of these ids as rows (attributes as a Run's: what seed_groups and series need), any order."""
+    return _rows(session, [Run.id.in_(ids)])
 
 
 def run_dict(session: Session, run_id: int) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
 import orjson
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 from .models import METRIC_FIELDS, VALIDATION_FIELDS, Metric, MetricSeries
 
 __all__ = ["SERIES_COLUMNS", "ERROR_FIELDS", "pack", "unpack", "refresh_series", "read_series", "thin_indices",
-           "rounded", "metrics_payload", "dumps", "SeriesColumns"]
+           "rounded", "metrics_payload", "metrics_payloads", "dumps", "SeriesColumns"]
 
 # The blob's columns, in this order (migration 0009 packs them the same way).
 SERIES_COLUMNS = ("epoch", *METRIC_FIELDS, *VALIDATION_FIELDS)
@@ -104,30 +105,35 @@ def read_series(session: Session, runs: dict[int, int]) -> dict[int, SeriesColum
     return out
 
 
+@lru_cache(maxsize=256)
+def _stretches(n: int, buckets: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rows 1 .. stop-1 cut into stretches: stretch b covers [1 + int(b * size), 1 + int((b + 1) * size)), as the
+    pure-Python version cut them (empty ones dropped). The same for every run of n rows, hence cached."""
+    size = (n - 2) / buckets
+    bounds = (1 + np.floor(np.arange(buckets + 1) * size)).astype(np.int64)
+    bounds = bounds[np.concatenate(([True], np.diff(bounds) > 0))]
+    stretch = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))  # the stretch of each row 1 .. stop-1
+    return int(bounds[-1]), bounds[:-1] - 1, stretch  # stop, each stretch's first position, row -> stretch
+
+
 def thin_indices(columns: SeriesColumns, max_points: int) -> np.ndarray:
     """Indices of about `max_points` rows: the first, the last, and in each of max_points/(2 x curves) equal
     stretches the rows with the lowest and highest train, test (and validation) error, so that no spike and no
     best epoch disappears. The same rows as the earlier pure-Python thinning: on ties the first such epoch."""
     n = len(columns["epoch"])
     keys = [key for key in ERROR_FIELDS if key in columns]
-    buckets = max(1, (max_points - 2) // (2 * len(keys)))
-    size = (n - 2) / buckets
-    # Stretch b covers rows [1 + int(b * size), 1 + int((b + 1) * size)), as the pure-Python version cut them.
-    bounds = (1 + np.floor(np.arange(buckets + 1) * size)).astype(np.int64)
-    bounds = np.unique(bounds)  # empty stretches dropped
-    lengths = np.diff(bounds)
-    first = bounds[:-1] - 1  # each stretch's first position in `inner` (rows 1 .. bounds[-1] - 1)
-    stretch = np.repeat(np.arange(len(lengths)), lengths)
-    keep = [np.array([0, n - 1])]
+    stop, first, stretch = _stretches(n, max(1, (max_points - 2) // (2 * len(keys))))
+    keep = np.zeros(n, dtype=bool)
+    keep[[0, n - 1]] = True
     for key in keys:
-        values = columns[key][1:bounds[-1]]
+        values = columns[key][1:stop]
         for reduce, missing in ((np.minimum, np.inf), (np.maximum, -np.inf)):
             ranked = np.where(np.isnan(values), missing, values)
-            extreme = reduce.reduceat(ranked, first)
-            hits = np.flatnonzero(ranked == extreme[stretch])  # every row at its stretch's extreme, in order
-            firsts = hits[np.r_[True, stretch[hits[1:]] != stretch[hits[:-1]]]]  # the first in each stretch
-            keep.append(firsts + 1)
-    return np.unique(np.concatenate(keep))
+            hits = np.flatnonzero(ranked == reduce.reduceat(ranked, first)[stretch])  # rows at their extreme
+            where = stretch[hits]
+            firsts = hits[np.concatenate(([True], where[1:] != where[:-1]))]  # the first in each stretch
+            keep[firsts + 1] = True
+    return np.flatnonzero(keep)
 
 
 def _round_decimals(values: np.ndarray, decimals: int) -> np.ndarray:
@@ -166,31 +172,51 @@ def rounded(name: str, values: np.ndarray) -> np.ndarray:
     return _round_decimals(values, digits) if kind == "decimals" else _round_significant(values, digits)
 
 
-def metrics_payload(run, columns: SeriesColumns, *, after_epoch: int = 0, max_points: int | None = None,
-                    validation: bool | None = None) -> dict:
-    """The `Metrics` answer for one run (backend/schemas.py), as a dict of arrays for `dumps`: the epochs after
-    `after_epoch`, wall-clock seconds from every epoch, thinned to about `max_points` rows, rounded."""
-    if after_epoch:
-        newer = columns["epoch"] > after_epoch
-        columns = {name: values[newer] for name, values in columns.items()}
-    columns = dict(columns)
-    if validation is None:
-        validation = bool((run.spec.get("dataset") or {}).get("validation"))
-    if not validation:  # no split: the answer's val columns are null, not lists of nulls
-        for name in VALIDATION_FIELDS:
-            columns.pop(name, None)
-    before = run.train_seconds - float(columns["seconds"].sum()) if after_epoch else 0.0
-    columns["wall_seconds"] = before + np.cumsum(columns["seconds"])
-    total = len(columns["epoch"])
-    if max_points is not None and total > max_points:
-        keep = thin_indices(columns, max_points)
-        columns = {name: values[keep] for name, values in columns.items()}
-    out = {"run_id": run.id, "status": run.status, "epochs": run.epochs, "epoch": columns["epoch"].astype(np.int64)}
+def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epoch: int = 0,
+                     max_points: int | None = None) -> list[dict]:
+    """The `Metrics` answers of several runs (backend/schemas.py), as dicts of arrays for `dumps`: each run's
+    epochs after `after_epoch`, wall-clock seconds from every epoch, thinned to about `max_points` rows; each
+    column rounded for all the runs at once (one numpy call per column, not one per run and column)."""
+    out, kept = [], []
+    for run in runs:
+        own = columns[run.id]
+        if after_epoch:
+            newer = own["epoch"] > after_epoch
+            own = {name: values[newer] for name, values in own.items()}
+        own = dict(own)
+        if not _has_validation(run):  # no split: the answer's val columns are null, not lists of nulls
+            for name in VALIDATION_FIELDS:
+                own.pop(name, None)
+        before = run.train_seconds - float(own["seconds"].sum()) if after_epoch else 0.0
+        own["wall_seconds"] = before + np.cumsum(own["seconds"])
+        total = len(own["epoch"])
+        if max_points is not None and total > max_points:
+            keep = thin_indices(own, max_points)
+            own = {name: values[keep] for name, values in own.items()}
+        kept.append(own)
+        out.append({"run_id": run.id, "status": run.status, "epochs": run.epochs,
+                    "epoch": own["epoch"].astype(np.int64), "total_epochs": total,
+                    "downsampled": len(own["epoch"]) < total})
     for name in (*METRIC_FIELDS, *VALIDATION_FIELDS, "wall_seconds"):
-        out[name] = rounded(name, columns[name]) if name in columns else None
-    out["total_epochs"] = total
-    out["downsampled"] = len(columns["epoch"]) < total
-    return out
+        having = [i for i, own in enumerate(kept) if name in own]
+        if having:
+            joined = rounded(name, np.concatenate([kept[i][name] for i in having]))
+            cuts = np.cumsum([len(kept[i][name]) for i in having])[:-1]
+            for i, values in zip(having, np.split(joined, cuts), strict=True):
+                out[i][name] = values
+    fields = ("run_id", "status", "epochs", "epoch", *METRIC_FIELDS, *VALIDATION_FIELDS, "wall_seconds",
+              "total_epochs", "downsampled")
+    return [{name: payload.get(name) for name in fields} for payload in out]  # Metrics' field order
+
+
+def metrics_payload(run, columns: SeriesColumns, *, after_epoch: int = 0, max_points: int | None = None) -> dict:
+    """One run's `Metrics` answer (metrics_payloads)."""
+    return metrics_payloads([run], {run.id: columns}, after_epoch=after_epoch, max_points=max_points)[0]
+
+
+def _has_validation(run) -> bool:
+    spec = run.spec if hasattr(run, "spec") else orjson.loads(run.spec_json)
+    return bool((spec.get("dataset") or {}).get("validation"))
 
 
 def dumps(payload) -> bytes:

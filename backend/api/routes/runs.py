@@ -115,15 +115,15 @@ def compare(request: Request, ids: Annotated[list[QueryId], Query(min_length=1, 
             max_points: MaxPoints = 1000) -> JSONBody:
     ids = list(dict.fromkeys(ids))
     with read_session(request) as db:
-        found, _ = store.find_runs(db, ids=ids, limit=len(ids))
-        runs = {run.id: run for run in found}
-        if missing := [i for i in ids if i not in runs]:
+        rows = {row.id: row for row in run_rows.find_run_rows(db, ids)}  # rows, not ORM objects: 200 at once
+        if missing := [i for i in ids if i not in rows]:
             raise store.NotFound(f"run {missing[0]} not found")
-        columns = series.read_series(db, {i: runs[i].epochs_done for i in ids})
-    groups = seed_groups([runs[i] for i in ids], columns)  # before thinning: statistics from every epoch
+        runs = [rows[i] for i in ids]
+        columns = series.read_series(db, {i: rows[i].epochs_done for i in ids})
+        dicts = run_rows.run_dicts(db, runs)
+    groups = seed_groups(runs, columns)  # before thinning: statistics from every epoch
     return JSONBody.of(request, {
-        "runs": [RunOut.of(runs[i]).model_dump(mode="json") for i in ids],
-        "metrics": [series.metrics_payload(runs[i], columns[i], max_points=max_points) for i in ids],
+        "runs": dicts, "metrics": series.metrics_payloads(runs, columns, max_points=max_points),
         "groups": [group.model_dump(mode="json") for group in groups]})
 
 
