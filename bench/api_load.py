@@ -303,7 +303,7 @@ def main() -> None:
     p.add_argument("--compare-repeats", type=int, default=5)
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--per-client", type=int, default=25, help="requests per client and read")
-    p.add_argument("--intervals", type=float, nargs="+", default=[0.0, 0.2],
+    p.add_argument("--intervals", type=float, nargs="+", default=[0.0, 0.2, 1.0],
                    help="seconds between a client's requests: 0 is a closed loop")
     p.add_argument("--skip-submission", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
