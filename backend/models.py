@@ -158,6 +158,18 @@ class Metric(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MetricSeries(Base):
+    """A run's metrics packed in one row, for the reads (backend/series.py): every recorded epoch's columns as
+    little-endian float64 arrays one after the other (SERIES_COLUMNS there; a missing value is NaN), rebuilt
+    by record_epochs with the rows. The metrics table stays the record; this is its copy for fast reading."""
+    __tablename__ = "metric_series"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    last_epoch: Mapped[int] = mapped_column(Integer)  # trusted only while it equals runs.epochs_done
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Worker(Base):
     """A worker process, as it last said it was alive: how the API knows whether anyone will train."""
     __tablename__ = "workers"

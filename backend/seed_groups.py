@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from .models import Run
 from .schemas import MetricStats, NotCounted, SeedGroup, SeedStats
 from .stats import summarize
@@ -25,15 +27,28 @@ def seed_stats(values: Iterable[float | None]) -> SeedStats | None:
     return summarize(values)
 
 
-def metric_stats(counted: list[Run], columns: dict[int, dict[str, list]]) -> dict[str, MetricStats]:
+def _best_and_last(values) -> tuple[float, float] | None:
+    """A column's lowest and last recorded values; None when it has none. Lists have None where a value is
+    missing; the float arrays of backend/series.py have NaN, so there a diverged run's NaN loss stays its last
+    value (which the statistics count as missing) and the lowest is taken over the finite ones."""
+    if isinstance(values, np.ndarray):
+        if not len(values) or np.isnan(values).all():
+            return None
+        return float(np.nanmin(values)), float(values[-1])
+    present = [v for v in values or [] if v is not None]
+    return (min(present), present[-1]) if present else None
+
+
+def metric_stats(counted: list[Run], columns: dict[int, dict]) -> dict[str, MetricStats]:
     """Every recorded metric's statistics over the counted runs: at the last epoch, and at each run's best."""
-    names = {name for run in counted for name, values in columns.get(run.id, {}).items()
-             if name not in ("epoch", "seconds", "wall_seconds") and any(v is not None for v in values or [])}
+    summary = {run.id: {name: _best_and_last(values) for name, values in columns.get(run.id, {}).items()
+                        if name not in ("epoch", "seconds", "wall_seconds")} for run in counted}
+    names = {name for per_run in summary.values() for name, pair in per_run.items() if pair is not None}
     out = {}
     for name in sorted(names):
-        per_run = [[v for v in (columns.get(run.id, {}).get(name) or []) if v is not None] for run in counted]
-        best = seed_stats(min(v) if v else None for v in per_run) if name in LOWER_IS_BETTER else None
-        out[name] = MetricStats(last=seed_stats(v[-1] if v else None for v in per_run), best=best)
+        pairs = [summary[run.id].get(name) for run in counted]
+        best = seed_stats(p and p[0] for p in pairs) if name in LOWER_IS_BETTER else None
+        out[name] = MetricStats(last=seed_stats(p and p[1] for p in pairs), best=best)
     return out
 
 

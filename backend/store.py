@@ -33,10 +33,11 @@ from .models import (
     Worker,
     utcnow,
 )
+from .series import refresh_series
 
 __all__ = [
     "spec_key", "default_run_name", "create_runs", "create_experiment", "next_unused_seed", "rerun",
-    "find_runs", "get_run", "get_metrics", "metrics_of",
+    "run_filters", "find_runs", "get_run", "get_metrics", "metrics_of",
     "METRIC_COLUMNS",
     "request_cancel", "edit_run", "set_archived", "delete_run", "queued_runs",
     "claim_run", "heartbeat", "record_epochs", "finish_run", "finish_cancelled", "release_run", "runs_to_dispatch",
@@ -150,26 +151,32 @@ RUN_ORDER = {
 }
 
 
-def find_runs(session: Session, *, status: list[str] | None = None, tag: str | None = None,
-              arch: str | None = None, method: str | None = None, dataset: str | None = None,
-              experiment_id: int | None = None, spec_key_: str | None = None, ids: list[int] | None = None,
-              search_id: int | None = None, archived: bool | None = None,
-              order: str = "created", limit: int = 100, offset: int = 0) -> tuple[list[Run], int]:
-    """Runs matching every filter given; `archived`: False only the active runs, True only the archived ones,
-    None both."""
-    query: Select = select(Run)
+def run_filters(*, status: list[str] | None = None, tag: str | None = None, arch: str | None = None,
+                method: str | None = None, dataset: str | None = None, experiment_id: int | None = None,
+                spec_key_: str | None = None, ids: list[int] | None = None, search_id: int | None = None,
+                archived: bool | None = None) -> list:
+    """The WHERE clauses of a runs query with these filters (find_runs; backend/run_rows.py's JSON listing)."""
+    where = []
     if archived is not None:
-        query = query.where(Run.archived_at.is_not(None) if archived else Run.archived_at.is_(None))
+        where.append(Run.archived_at.is_not(None) if archived else Run.archived_at.is_(None))
     if status:
-        query = query.where(Run.status.in_(status))
+        where.append(Run.status.in_(status))
     if tag:
-        query = query.where(Run.id.in_(select(RunTag.run_id).where(RunTag.tag == tag)))
+        where.append(Run.id.in_(select(RunTag.run_id).where(RunTag.tag == tag)))
     for column, value in ((Run.arch, arch), (Run.method, method), (Run.dataset, dataset),
                           (Run.experiment_id, experiment_id), (Run.spec_key, spec_key_), (Run.search_id, search_id)):
         if value is not None:
-            query = query.where(column == value)
+            where.append(column == value)
     if ids:
-        query = query.where(Run.id.in_(ids))
+        where.append(Run.id.in_(ids))
+    return where
+
+
+def find_runs(session: Session, *, order: str = "created", limit: int = 100, offset: int = 0,
+              **filters) -> tuple[list[Run], int]:
+    """Runs matching every filter given (run_filters); `archived`: False only the active runs, True only the
+    archived ones, None both."""
+    query: Select = select(Run).where(*run_filters(**filters))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(RUN_ORDER[order], Run.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
@@ -323,6 +330,7 @@ def record_epochs(engine: Engine, run_id: int, token: str, events: list[dict]) -
             return False
         if rows:
             _insert_ignoring_duplicates(session, rows)
+            refresh_series(session, run_id)  # the reads' packed copy, in the same transaction
         mine = Metric.run_id == run_id
         last = select(Metric).where(mine).order_by(Metric.epoch.desc()).limit(1).subquery()
         session.execute(update(Run).where(Run.id == run_id).values(

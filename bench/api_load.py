@@ -2,8 +2,12 @@
 
 1. Submission: 200 runs posted by 20 concurrent clients; every one stored and published to the broker?
    (No worker runs, so the messages wait in Redis where we count them.)
-2. Reading at scale: 1000 finished runs of 1800 epochs each (1.8M metric rows, bulk-loaded), then the
-   latency (p50, p99) of the list, run, metrics and compare endpoints.
+2. Reading at scale: 1000 finished runs of 1800 epochs each (1.8M metric rows, bulk-loaded with their packed
+   series), then, ours against the previous way (bench/previous_reads.py, a second API process on the same
+   database): the server time of /api/compare for a table's 200 runs (40 cells x 5 seeds), with the columns
+   read on demand beside it; and p50 / p99 of the runs list (filtered and sorted), one run, a run's metrics
+   (thinned, and whole) and a live poll with 20 clients reading at once.
+3. The same /api/compare of 200 runs x 1800 epochs on SQLite.
 
     .venv/bin/python bench/api_load.py [--postgres postgresql+psycopg://postgres@127.0.0.1/postgres]
 """
@@ -11,6 +15,10 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import os
+import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -21,12 +29,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+import numpy as np
 import redis
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backend import series  # noqa: E402
 from backend.db import migrate  # noqa: E402
+from backend.models import METRIC_FIELDS  # noqa: E402
+from backend.store import spec_key  # noqa: E402
 from tests.live import TINY_SPEC, LiveSystem  # noqa: E402
 from worker.engine.spec import parse_spec  # noqa: E402
 
@@ -74,70 +86,210 @@ def submission(system: LiveSystem, broker: str, queue: str, db_url: str, runs: i
           f"{p50:.1f} | {p99:.1f} | {all_dispatched:.2f} |")
 
 
-def bulk_load(db_url: str, runs: int, epochs: int) -> None:
-    """Finished runs with their metrics, through PostgreSQL's COPY (the API is what is measured, not this)."""
-    spec = parse_spec({"model": {"arch": "shake_resnet", "depth": 26, "width": 96},
-                       "regularization": {"method": "shake_shake"}})
-    from backend.store import spec_key
-    key, spec_json = spec_key(spec), spec.model_dump_json()
+CELLS, SEEDS = 40, 5  # a paper's table: 40 cells x 5 seeds, the /api/compare of issue 16
+
+
+def cell_specs(runs: int, epochs: int) -> list[tuple[str, str]]:
+    """(spec JSON, spec key) per run: ShakeDrop PyramidNet-272 runs, CELLS values of p_L, seeds 0, 1, 2 ..."""
+    specs = {}
+    out = []
+    for i in range(runs):
+        cell, seed = i % CELLS, i // CELLS
+        if cell not in specs:
+            specs[cell] = parse_spec({"model": {"arch": "pyramidnet", "depth": 272, "alpha": 200, "bottleneck": True},
+                                      "regularization": {"method": "shakedrop", "p_last": round(0.3 + 0.005 * cell, 3)},
+                                      "optim": {"epochs": epochs}})
+        spec = specs[cell].model_copy(update={"seed": seed})
+        out.append((spec.model_dump_json(), spec_key(spec), seed))
+    return out
+
+
+def curves(epochs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Plausible noisy curves with the odd spike (thinning keeps ~4 distinct rows per stretch, as real ones do)."""
+    progress = np.arange(1, epochs + 1) / epochs
+    test = 2.5 + 60 * np.exp(-6 * progress) + np.abs(rng.normal(0, 0.6, epochs)) + 8.0 * (rng.random(epochs) < 0.005)
+    train = np.maximum(0.01, 55 * np.exp(-7 * progress) + np.abs(rng.normal(0, 0.8, epochs)))
+    # Errors as the engine records them: percentages of 50,000 training and 10,000 test images.
+    test, train = np.round(test * 100) / 100, np.round(train * 500) / 500
+    nan = np.full(epochs, np.nan)
+    return {"epoch": np.arange(1.0, epochs + 1), "train_loss": train / 40 + rng.random(epochs) * 1e-3,
+            "train_error": train, "test_loss": test / 30 + rng.random(epochs) * 1e-3, "test_error": test,
+            "lr": 0.05 * (1 + np.cos(np.pi * progress)), "seconds": 30 + rng.normal(0, 1, epochs),
+            "images_per_second": 1650 + rng.normal(0, 20, epochs), "val_loss": nan, "val_error": nan}
+
+
+def bulk_load(db_url: str, runs: int, epochs: int) -> list[int]:
+    """Finished runs with their metrics and packed series (as record_epochs leaves them), through PostgreSQL's
+    COPY or SQLite's executemany (the API is what is measured, not this). The runs' ids, oldest first."""
     now = datetime.now(timezone.utc)
-    raw = create_engine(db_url).raw_connection()
+    rng = np.random.default_rng(0)
+    engine = create_engine(db_url)
+    raw = engine.raw_connection()
+    run_rows, metric_rows, series_rows = [], [], []
+    with engine.connect() as c:
+        first = (c.scalar(text("SELECT max(id) FROM runs")) or 0) + 1
+    for i, (spec_json, key, seed) in enumerate(cell_specs(runs, epochs)):
+        run_id = first + i
+        columns = curves(epochs, rng)
+        test = columns["test_error"]
+        run_rows.append((run_id, f"load {i}", "", spec_json, key, "pyramidnet", "shakedrop", "cifar10", seed, epochs,
+                         "succeeded", now - timedelta(seconds=runs - i), now, now, False, 1, epochs,
+                         float(test.min()), float(test[-1]), float(columns["train_error"][-1]),
+                         float(columns["images_per_second"][-1]), float(columns["seconds"].sum())))
+        stamp = now - timedelta(seconds=epochs * 30)
+        metric_rows.append([(run_id, int(e), *row, stamp) for e, *row in zip(
+            *(columns[name].tolist() for name in ("epoch", *METRIC_FIELDS)), strict=True)])
+        series_rows.append((run_id, epochs, epochs, series.pack(columns)))
+    run_columns = ("id, name, notes, spec, spec_key, arch, method, dataset, seed, epochs, status, created_at, "
+                   "started_at, finished_at, cancel_requested, attempts, epochs_done, best_test_error, "
+                   "last_test_error, last_train_error, images_per_second, train_seconds")
+    metric_columns = f"run_id, epoch, {', '.join(METRIC_FIELDS)}, recorded_at"
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT coalesce(max(id), 0) FROM runs")
-        first = cursor.fetchone()[0] + 1
-        with cursor.copy("COPY runs (id, name, notes, spec, spec_key, arch, method, dataset, seed, epochs, status, "
-                         "created_at, started_at, finished_at, cancel_requested, attempts, epochs_done, "
-                         "best_test_error, last_test_error, last_train_error, images_per_second, train_seconds) "
-                         "FROM STDIN") as copy:
-            for i in range(runs):
-                copy.write_row((first + i, f"load {i}", "", spec_json, key, "shake_resnet", "shake_shake", "cifar10",
-                                i, epochs, "succeeded", now, now, now, False, 1, epochs, 2.9, 3.0, 0.1, 2000.0,
-                                epochs * 25.0))
-        with cursor.copy("COPY metrics (run_id, epoch, train_loss, train_error, test_loss, test_error, lr, seconds, "
-                         "images_per_second, recorded_at) FROM STDIN") as copy:
-            for i in range(runs):
-                for e in range(1, epochs + 1):
-                    error = 3.0 + 60.0 / e
-                    copy.write_row((first + i, e, 0.01, error, 0.2, error, 0.1, 25.0, 2000.0,
-                                    now - timedelta(seconds=(epochs - e) * 25)))
-        cursor.execute(f"SELECT setval('runs_id_seq', {first + runs})")
+        if db_url.startswith("postgresql"):
+            for table, names, table_rows in (("runs", run_columns, run_rows),
+                                             ("metrics", metric_columns, (r for rows in metric_rows for r in rows)),
+                                             ("metric_series", "run_id, rows, last_epoch, data", series_rows)):
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in table_rows:
+                        copy.write_row(row)
+            cursor.execute(f"SELECT setval('runs_id_seq', {first + runs})")
+        else:
+            def marks(n: int) -> str:
+                return ", ".join("?" * n)
+
+            def naive(row):  # SQLite keeps naive UTC (backend/models.py UTCDateTime)
+                return tuple(v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
+
+            cursor.executemany(f"INSERT INTO runs ({run_columns}) VALUES ({marks(22)})", map(naive, run_rows))
+            cursor.executemany(f"INSERT INTO metrics ({metric_columns}) VALUES ({marks(10)})",
+                               (naive(r) for rows in metric_rows for r in rows))
+            cursor.executemany(f"INSERT INTO metric_series VALUES ({marks(4)})", series_rows)
         raw.commit()
         cursor.execute("ANALYZE")
         raw.commit()
     finally:
         raw.close()
+        engine.dispose()
+    return list(range(first, first + runs))
 
 
-def reading(system: LiveSystem, db_url: str, runs: int, epochs: int, repeats: int) -> None:
+def server_ms(client: httpx.Client, path: str, params: dict) -> tuple[float, int, int]:
+    """Time to the answer's first byte (the server's work, gzip included, on localhost), bytes sent, and
+    the JSON's size once decompressed."""
     started = time.perf_counter()
-    bulk_load(db_url, runs, epochs)
-    print(f"\n## Reading with {runs} runs of {epochs} epochs ({runs * epochs:,} metric rows; loaded in "
-          f"{time.perf_counter() - started:.0f} s)")
-    with httpx.Client(base_url=system.url, timeout=60) as client:
-        ids = [r["id"] for r in client.get("/api/runs", params={"limit": 1000, "arch": "shake_resnet"}).json()["runs"]]
-        some = ids[:50]
-        cases = [
-            ("GET /api/runs (newest 100)", "/api/runs", {}),
-            ("GET /api/runs?limit=1000", "/api/runs", {"limit": 1000}),
-            ("GET /api/runs?status=succeeded&arch=shake_resnet&order=best", "/api/runs",
-             {"status": "succeeded", "arch": "shake_resnet", "order": "best"}),
-            ("GET /api/runs/{id}", f"/api/runs/{ids[len(ids) // 2]}", {}),
-            (f"GET /api/runs/{{id}}/metrics ({epochs} rows)", f"/api/runs/{ids[len(ids) // 2]}/metrics", {}),
-            ("GET /api/runs/{id}/metrics?max_points=500", f"/api/runs/{ids[len(ids) // 2]}/metrics",
-             {"max_points": 500}),
-            ("GET /api/runs/{id}/metrics?after_epoch=1795 (live poll)", f"/api/runs/{ids[len(ids) // 2]}/metrics",
-             {"after_epoch": epochs - 5}),
-            ("GET /api/compare (50 runs, max_points=500)", "/api/compare", {"ids": some, "max_points": 500}),
-        ]
-        print("| request | p50 ms | p99 ms | bytes |")
-        print("|---|---|---|---|")
-        for label, path, params in cases:
-            n = max(5, repeats // 10) if "compare" in label or "limit=1000" in label else repeats
-            samples = [timed(client, "GET", path, params=params) for _ in range(n)]
-            size = len(client.get(path, params=params).content)
+    with client.stream("GET", path, params=params) as r:
+        first = time.perf_counter()
+        r.raise_for_status()
+        raw = b"".join(r.iter_raw())
+    body = gzip.decompress(raw) if r.headers.get("content-encoding") == "gzip" else raw
+    return (first - started) * 1000, len(raw), len(body)
+
+
+def compare_table(label: str, servers: dict[str, str], ids: list[int], repeats: int,
+                  max_points_list=(500, 1000)) -> None:
+    """/api/compare of the table's runs: ours against the previous way (and the columns read on demand)."""
+    print(f"\n## /api/compare of {len(ids)} runs ({CELLS} cells x {SEEDS} seeds), {label}: server time "
+          f"(first byte), median and max of {repeats}")
+    print("| max_points | way | median ms | max ms | bytes sent (gzip) | JSON bytes |")
+    print("|---|---|---|---|---|---|")
+    ways = [("previous (ORM rows, pure-Python thinning, pydantic, 17 digits, gzip 3)", "previous", "/api/compare"),
+            ("columns on demand (metrics rows, numpy thinning, rounded, orjson)", "previous", "/api/compare-on-demand"),
+            ("ours (packed series, numpy thinning, rounded, orjson, gzip 1)", "ours", "/api/compare")]
+    for max_points in max_points_list:
+        for name, server, path in ways:
+            with httpx.Client(base_url=servers[server], timeout=120) as client:
+                server_ms(client, path, {"ids": ids, "max_points": max_points})  # warm the caches
+                samples = [server_ms(client, path, {"ids": ids, "max_points": max_points}) for _ in range(repeats)]
+            times = [s[0] for s in samples]
+            print(f"| {max_points} | {name} | {statistics.median(times):.0f} | {max(times):.0f} | "
+                  f"{samples[-1][1]:,} | {samples[-1][2]:,} |", flush=True)
+
+
+def concurrent_reads(servers: dict[str, str], ids: list[int], clients: int, per_client: int, epochs: int,
+                     interval: float) -> None:
+    """p50 / p99 of each read with `clients` clients asking at once. interval 0: a closed loop, each client asks
+    again as soon as its answer came (a stress test: 20 dashboards poll every 2-5 s, not back to back);
+    else each client asks every `interval` seconds (from a random start), whatever the answer's time."""
+    run = ids[len(ids) // 2]
+    cases = [
+        ("GET /api/runs?status=succeeded&arch=pyramidnet&order=best (100 of the runs)", "/api/runs",
+         {"status": "succeeded", "arch": "pyramidnet", "order": "best"}),
+        ("GET /api/runs/{id}", f"/api/runs/{run}", {}),
+        ("GET /api/runs/{id}/metrics?max_points=500 (thinned)", f"/api/runs/{run}/metrics", {"max_points": 500}),
+        (f"GET /api/runs/{{id}}/metrics ({epochs} rows)", f"/api/runs/{run}/metrics", {}),
+        (f"GET /api/runs/{{id}}/metrics?after_epoch={epochs - 5} (live poll)", f"/api/runs/{run}/metrics",
+         {"after_epoch": epochs - 5}),
+    ]
+    mode = "closed loop, no pause" if not interval else f"each client every {interval * 1000:.0f} ms"
+    print(f"\n## Reads with {clients} concurrent clients, {per_client} requests each ({mode}), "
+          f"{len(ids)} runs x {epochs} epochs in PostgreSQL")
+    print("| request | way | p50 ms | p99 ms | max ms | req/s | JSON bytes |")
+    print("|---|---|---|---|---|---|---|")
+
+    def one_client(base: str, path: str, params: dict, seed: int) -> list[float]:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            client.get(path, params=params).raise_for_status()
+            samples = []
+            start = time.perf_counter() + random.Random(seed).uniform(0, interval)
+            for k in range(per_client):
+                if interval:
+                    time.sleep(max(0.0, start + k * interval - time.perf_counter()))
+                samples.append(timed(client, "GET", path, params=params))
+            return samples
+
+    for label, path, params in cases:
+        for way in ("previous", "ours"):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                jobs = [pool.submit(one_client, servers[way], path, params, seed) for seed in range(clients)]
+                samples = [t for job in jobs for t in job.result()]
+            elapsed = time.perf_counter() - started
+            with httpx.Client(base_url=servers[way]) as client:
+                size = len(client.get(path, params=params).content)
             p50, p99 = percentiles(samples)
-            print(f"| {label} | {p50:.1f} | {p99:.1f} | {size:,} |")
+            print(f"| {label} | {way} | {p50:.1f} | {p99:.1f} | {max(samples) * 1000:.0f} | "
+                  f"{len(samples) / elapsed:.0f} | {size:,} |", flush=True)
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def reading(system: LiveSystem, db_url: str, runs: int, epochs: int, args) -> None:
+    started = time.perf_counter()
+    ids = bulk_load(db_url, runs, epochs)
+    print(f"\n## Reading with {runs} runs of {epochs} epochs ({runs * epochs:,} metric rows; loaded in "
+          f"{time.perf_counter() - started:.0f} s); {load_average()}", flush=True)
+    previous = LiveSystem(system.home / "previous", database_url=db_url, env={"SHAKELAB_QUEUE": "unused"})
+    previous.start_api(command=("bench/previous_reads.py",))
+    try:
+        servers = {"ours": system.url, "previous": previous.url}
+        compare_table(f"PostgreSQL ({runs} runs stored)", servers, ids[:args.compare_runs], args.compare_repeats)
+        print(f"({load_average()})")
+        for interval in args.intervals:
+            concurrent_reads(servers, ids, args.clients, args.per_client, epochs, interval)
+            print(f"({load_average()})")
+    finally:
+        previous.stop()
+
+
+def sqlite_compare(runs: int, epochs: int, args) -> None:
+    with tempfile.TemporaryDirectory() as home:
+        url = f"sqlite:///{home}/shakelab.db"
+        migrate(url)
+        started = time.perf_counter()
+        ids = bulk_load(url, runs, epochs)
+        print(f"\nSQLite: {runs} runs of {epochs} epochs loaded in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        with LiveSystem(Path(home) / "ours", database_url=url) as ours:
+            previous = LiveSystem(Path(home) / "previous", database_url=url)
+            previous.start_api(command=("bench/previous_reads.py",))
+            try:
+                compare_table("SQLite", {"ours": ours.url, "previous": previous.url}, ids, args.compare_repeats)
+                print(f"({load_average()})")
+            finally:
+                previous.stop()
 
 
 def main() -> None:
@@ -147,8 +299,17 @@ def main() -> None:
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     p.add_argument("--runs", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=1800)
-    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--compare-runs", type=int, default=CELLS * SEEDS)
+    p.add_argument("--compare-repeats", type=int, default=5)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--per-client", type=int, default=25, help="requests per client and read")
+    p.add_argument("--intervals", type=float, nargs="+", default=[0.0, 0.2, 1.0],
+                   help="seconds between a client's requests: 0 is a closed loop")
+    p.add_argument("--skip-submission", action="store_true")
+    p.add_argument("--skip-sqlite", action="store_true")
     args = p.parse_args()
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{load_average()}")
 
     name = f"shakelab_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
@@ -162,8 +323,11 @@ def main() -> None:
                 LiveSystem(Path(home), database_url=db_url, broker_url=args.redis,
                            env={"SHAKELAB_QUEUE": queue, "SHAKELAB_DISPATCH_INTERVAL_SECONDS": "1"}) as system:
             print(f"API: one uvicorn process on {system.url}; PostgreSQL database {name}; Redis queue {queue}")
-            submission(system, args.redis, queue, db_url)
-            reading(system, db_url, args.runs, args.epochs, args.repeats)
+            if not args.skip_submission:
+                submission(system, args.redis, queue, db_url)
+            reading(system, db_url, args.runs, args.epochs, args)
+        if not args.skip_sqlite:
+            sqlite_compare(args.compare_runs, args.epochs, args)
     finally:
         redis.Redis.from_url(args.redis).delete(queue)
         with admin.connect() as c:

@@ -36,8 +36,9 @@ def require_api_key(request: Request, credentials: Credentials) -> None:
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_read_key(request: Request, credentials: Credentials) -> None:
-    """Reads need the key too where the server protects them (SHAKELAB_PROTECT_READS, for shared networks)."""
+async def require_read_key(request: Request, credentials: Credentials) -> None:
+    """Reads need the key too where the server protects them (SHAKELAB_PROTECT_READS, for shared networks).
+    Async: a check this small would otherwise cost every read a hop through the thread pool."""
     if request.app.state.settings.protect_reads:
         require_api_key(request, credentials)
 

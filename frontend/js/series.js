@@ -86,6 +86,37 @@ export function aggregate(members, key) {
   return out;
 }
 
+/**
+ * A group's curve cut to about `maxPoints` epochs for drawing: the first, the last, and in each of
+ * maxPoints/4 equal stretches the epochs of the lowest and highest mean, the lowest low and the highest
+ * high, so the band's extremes and the best mean stay (as the server's thinning keeps each run's). The
+ * union of five thinned seeds has ~3x a run's points: this keeps the chart at the points per run asked for.
+ */
+export function thinGroup(group, maxPoints) {
+  const n = group.epoch.length;
+  if (!(n > maxPoints)) return group;
+  const buckets = Math.max(1, Math.floor((maxPoints - 2) / 4));
+  const size = (n - 2) / buckets;
+  const keep = new Set([0, n - 1]);
+  for (let b = 0; b < buckets; b += 1) {
+    const start = 1 + Math.floor(b * size);
+    const stop = 1 + Math.floor((b + 1) * size);
+    if (start >= stop) continue;
+    let lowMean = start; let highMean = start; let low = start; let high = start;
+    for (let i = start + 1; i < stop; i += 1) {
+      if (group.mean[i] < group.mean[lowMean]) lowMean = i;
+      if (group.mean[i] > group.mean[highMean]) highMean = i;
+      if (group.min[i] < group.min[low]) low = i;
+      if (group.max[i] > group.max[high]) high = i;
+    }
+    keep.add(lowMean).add(highMean).add(low).add(high);
+  }
+  const rows = [...keep].sort((a, b) => a - b);
+  const out = {};
+  for (const [name, values] of Object.entries(group)) out[name] = rows.map((i) => values[i]);
+  return out;
+}
+
 /** Member m's value at `epoch` (exact or interpolated), advancing a cursor: epochs arrive in order. */
 function valueAt(m, key, epoch, cursors, i) {
   const xs = m.epoch;

@@ -152,3 +152,28 @@ def test_runs_without_epochs_show_a_state_not_empty_axes(page, live):
     expect(page.get_by_text("These runs recorded no epochs.")).to_be_visible()
     expect(page.locator("#compare-chart")).to_be_hidden()
     expect(page.locator(".compare-table tbody tr")).to_have_count(1)
+
+
+def test_a_groups_curve_is_thinned_keeping_its_band_extremes_first_and_last_epoch(page, live):
+    """series.js thinGroup: the union of five thinned seeds, cut to the points per run asked for."""
+    page.goto(f"{live.url}/#/runs")
+    kept = page.evaluate("""async () => {
+        const { thinGroup } = await import('/js/series.js');
+        const n = 1800;
+        const group = { epoch: [], wall: [], mean: [], min: [], max: [], std: [], n: [] };
+        for (let i = 0; i < n; i += 1) {
+            const base = 60 * Math.exp(-i / 300) + Math.sin(i);
+            group.epoch.push(i + 1); group.wall.push(30 * (i + 1)); group.std.push(1); group.n.push(5);
+            group.mean.push(i === 1500 ? 0.5 : base);
+            group.min.push(i === 700 ? -5 : base - 1);
+            group.max.push(i === 900 ? 99 : base + 1);
+        }
+        const thin = thinGroup(group, 500);
+        const same = thinGroup(group, 5000);
+        return { length: thin.epoch.length, epochs: thin.epoch, lengths: Object.values(thin).map((v) => v.length),
+                 untouched: same === group, meanAt1501: thin.mean[thin.epoch.indexOf(1501)] };
+    }""")
+    assert kept["length"] <= 500 and set(kept["lengths"]) == {kept["length"]}
+    assert {1, 1800, 1501, 701, 901} <= set(kept["epochs"])  # first, last, best mean, lowest low, highest high
+    assert kept["epochs"] == sorted(kept["epochs"]) and kept["meanAt1501"] == 0.5
+    assert kept["untouched"]  # fewer epochs than asked for: the curve as it is
