@@ -24,6 +24,11 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+# scope="function": the session commits when the route returns, before the answer is sent. By default FastAPI
+# runs a dependency's exit after sending the answer, so a client that reads again at once could miss the write.
+Db = Annotated[Session, Depends(db_session, scope="function")]
+
+
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

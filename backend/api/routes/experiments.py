@@ -4,16 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ... import store
 from ...models import Experiment
 from ...schemas import ExperimentCreate, ExperimentOut, RunOut
-from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
+from ..deps import MAX_ID, Db, PathId, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["experiments"])
 
-Db = Annotated[Session, Depends(db_session)]
 
 
 def _out(experiment: Experiment) -> ExperimentOut:

@@ -4,15 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from ...nas import store as nas
 from ...nas.schemas import NASCreate, NASOut, NASSummary
-from ..deps import MAX_ID, PathId, db_session, require_api_key
+from ..deps import MAX_ID, Db, PathId, require_api_key
 
 router = APIRouter(tags=["nas"])
 
-Db = Annotated[Session, Depends(db_session)]
 NOT_FOUND = {404: {"description": "no such NAS search"}}
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from ... import run_rows, series, store
 from ...datasets import run_download
@@ -16,11 +15,10 @@ from ...db import session_scope
 from ...placement import waiting_reasons
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
-from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
+from ..deps import MAX_ID, Db, PathId, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["runs"])
 
-Db = Annotated[Session, Depends(db_session)]
 QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
-from sqlalchemy.orm import Session
 
 from ...searches import report
 from ...searches import store as searches
@@ -16,11 +15,10 @@ from ...searches.schemas import (
     SearchSummary,
     validate_search,
 )
-from ..deps import MAX_ID, PathId, db_session, require_api_key, wake_dispatcher
+from ..deps import MAX_ID, Db, PathId, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["searches"])
 
-Db = Annotated[Session, Depends(db_session)]
 NOT_FOUND = {404: {"description": "no such search"}}
 
 

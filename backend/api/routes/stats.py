@@ -3,9 +3,7 @@ seeds a difference needs, with what they would cost."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from ... import store
@@ -25,11 +23,10 @@ from ...tables.profiles import PROFILES
 from ...tables.reproduce import TooManyRuns, UnknownCells, reproduce_table
 from ...tables.results import table_view
 from ...tables.schemas import TableOut
-from ..deps import db_session
+from ..deps import Db
 
 router = APIRouter(tags=["statistics"])
 
-Db = Annotated[Session, Depends(db_session)]
 NOT_FOUND = {404: {"description": "no such run or table"}}
 
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ...store import NotFound
 from ...tables.data import PAPER_TABLES, PaperTable
@@ -12,11 +11,10 @@ from ...tables.profiles import DEFAULT_PROFILE, PROFILES, ProfileName
 from ...tables.reproduce import TooManyRuns, UnknownCells, reproduce_table
 from ...tables.results import table_list, table_view
 from ...tables.schemas import ReproduceOut, ReproduceRequest, TableListItem, TableOut
-from ..deps import Credentials, db_session, require_api_key, wake_dispatcher
+from ..deps import Credentials, Db, require_api_key, wake_dispatcher
 
 router = APIRouter(tags=["tables"])
 
-Db = Annotated[Session, Depends(db_session)]
 Profile = Annotated[ProfileName, Query(description="the setting the cells are matched at: " + "; ".join(
     f"{p.name}: {p.label}" for p in PROFILES.values()))]
 # The key is checked in the route rather than as a dependency: a dry run changes nothing and needs none.

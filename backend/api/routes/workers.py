@@ -3,20 +3,16 @@ dataset is on them or will be downloaded first (GET /api/datasets)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Request
 
 from ... import store
 from ...datasets import dataset_availability, worker_report
 from ...placement import gpus_owned, placement_of
 from ...schemas import DatasetAvailability, WorkerOut, WorkerRun
-from ..deps import db_session
+from ..deps import Db
 
 router = APIRouter(tags=["workers"])
 
-Db = Annotated[Session, Depends(db_session)]
 
 
 @router.get("/workers", response_model=list[WorkerOut],
