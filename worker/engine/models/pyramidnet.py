@@ -52,9 +52,14 @@ class PyramidBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.stride == 1 else F.avg_pool2d(x, 2, self.stride, ceil_mode=True)
-        # Zero-pad the new channels: (left, right) pairs from the last dim backwards, channels third.
-        shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
-        return shortcut + self.regularizer(self.branch(x))
+        out = self.regularizer(self.branch(x))
+        if not self.extra_channels:
+            return out + shortcut
+        # The shortcut zero-padded to the branch's channels, added: the same sums as adding F.pad's zeros, but
+        # in place on the first channels only (no zero tensor written, no full-size add). The branch's output
+        # is fresh (its last op is a BN or a regularizer that keeps no output for its backward).
+        out[:, :shortcut.shape[1]] += shortcut
+        return out
 
 
 class PyramidNet(nn.Module):
