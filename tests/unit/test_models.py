@@ -268,3 +268,20 @@ def test_pyramid_block_adds_the_zero_padded_shortcut(stride, bottleneck, memory_
     (expected_grad,) = torch.autograd.grad(expected, x2, upstream)
     assert y.shape[1] > 4 and torch.equal(y, expected)
     assert torch.allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_pyramid_block_takes_a_regularizer_whose_output_is_a_view():
+    # The benchmark's reference ShakeDrop (an autograd.Function) returns its input as-is when the gate is open:
+    # autograd forbids adding into such a view in place, so the block pads and adds instead.
+    from worker.engine.models.pyramidnet import PyramidBlock
+
+    class ViewOf(nn.Module):
+        def forward(self, x):
+            return x.view_as(x)
+
+    block = PyramidBlock(4, 6, 1, False, ViewOf()).train()
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    y = block(x)
+    y.sum().backward()  # raises if the view were modified in place
+    branch = block.branch(x).detach()
+    assert torch.equal(y[:, :4], x + branch[:, :4]) and torch.equal(y[:, 4:], branch[:, 4:])

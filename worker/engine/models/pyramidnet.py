@@ -54,10 +54,13 @@ class PyramidBlock(nn.Module):
         shortcut = x if self.stride == 1 else F.avg_pool2d(x, 2, self.stride, ceil_mode=True)
         out = self.regularizer(self.branch(x))
         if not self.extra_channels:
-            return out + shortcut
+            return shortcut + out
+        if out._is_view():  # e.g. an autograd.Function that returned its input: autograd forbids the in-place add
+            # Zero-pad the new channels: (left, right) pairs from the last dim backwards, channels third.
+            return F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels)) + out
         # The shortcut zero-padded to the branch's channels, added: the same sums as adding F.pad's zeros, but
         # in place on the first channels only (no zero tensor written, no full-size add). The branch's output
-        # is fresh (its last op is a BN or a regularizer that keeps no output for its backward).
+        # is fresh and its last op (BN, or a regularizer's multiply) keeps no output for its backward.
         out[:, :shortcut.shape[1]] += shortcut
         return out
 
