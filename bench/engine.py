@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -327,8 +328,50 @@ def measure_reference(name: str, batch_size: int, steps: int, warmup: int) -> di
     return result
 
 
+INTERLEAVED = ("reference", "ours-nchw", "ours-eager")
+
+
+def measure_interleaved(name: str, batch_size: int, rounds: int) -> dict:
+    """One training step (forward, loss, backward, SGD; no data path) of the reference's model and of ours,
+    NCHW and channels_last, the variants' steps taken in turn in one process: whatever else loads the machine
+    loads them alike, so their ratio holds where separate runs swing with the load. Seconds of each step."""
+    import torch
+    import torch.nn.functional as F
+    from reference_regularizers import use_reference_regularizers
+
+    from worker.engine.models import build_model
+
+    spec = spec_for(name, batch_size, 1)
+    runs = {}
+    for variant in INTERLEAVED:
+        torch.manual_seed(0)
+        model = build_model(spec)
+        layout = torch.contiguous_format if variant != "ours-eager" else torch.channels_last
+        if variant == "reference":
+            model = use_reference_regularizers(model)
+        model = model.to(memory_format=layout).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+        x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=layout)
+        runs[variant] = (model, optimizer, x, torch.randint(0, 10, (batch_size,)))
+    seconds: dict[str, list[float]] = {v: [] for v in INTERLEAVED}
+    for i in range(rounds + 1):  # round 0 warms up
+        for variant, (model, optimizer, x, y) in runs.items():
+            started = time.perf_counter()
+            output = model(x)
+            loss = F.cross_entropy(output[0] if isinstance(output, tuple) else output, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if i:
+                seconds[variant].append(time.perf_counter() - started)
+    return {"seconds": seconds}
+
+
 def run_one(args) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
+    if args.variant == "interleaved":
+        print(json.dumps(measure_interleaved(args.one, args.batch_size, args.steps)))
+        return
     if args.variant == "reference":
         result = measure_reference(args.one, args.batch_size, args.steps, args.warmup)
     else:
@@ -482,6 +525,8 @@ def main() -> None:
     p.add_argument("--shared-model", help="model of the shared measurement (default: the first model)")
     p.add_argument("--replica-groups", help="replica groups per batch to time against one group (plain batch "
                    "norm), e.g. 2,4 (default: 2,4 on a GPU, 2 on a CPU; empty: none)")
+    p.add_argument("--interleaved", type=int, help="rounds of the interleaved one-step comparison (reference, "
+                   "ours-nchw, ours-eager in turn in one process; default: 10 on a CPU, 0 on a GPU)")
     p.add_argument("--budget", type=float, default=540.0,
                    help="seconds for the whole benchmark; later measurements are skipped (0: no limit)")
     p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in the table")
@@ -595,8 +640,24 @@ def main() -> None:
         summary = r.get("error") or f"{r['images_per_second']:.1f} img/s"
         print(f"# {timings[-1][1]:6.1f} s  {job.label()}: {summary}", flush=True)
 
+    rounds = args.interleaved if args.interleaved is not None else (0 if on_gpu else 10)
+    interleaved = {}
+    for name in names if rounds else []:
+        for b in batch_sizes(name):
+            label = f"interleaved steps {name} b{b}"
+            if budget.left() < MIN_JOB_SECONDS:
+                timings.append((label + ": skipped (time budget)", 0.0))
+                continue
+            started = time.monotonic()
+            job = Job("interleaved", name, b)
+            interleaved[job] = collect([launch(job, argparse.Namespace(**{**vars(args), "steps": rounds}))],
+                                       budget.left())[0]
+            timings.append((label, time.monotonic() - started))
+            print(f"# {timings[-1][1]:6.1f} s  {label}", flush=True)
+
     print_report(names, variants, batch_sizes, results, flops, params, peak, shared_rows, shared_name,
-                 shared_variant, timings, args, budget, replica_groups, process_counts, gpus, on_gpu=on_gpu)
+                 shared_variant, timings, args, budget, replica_groups, process_counts, gpus, on_gpu=on_gpu,
+                 interleaved=interleaved)
 
 
 def measure_shared(job: Job, k: int, args, budget: Budget, on_gpu: bool) -> dict:
@@ -621,7 +682,7 @@ def shared_summary(row: dict) -> str:
 
 def print_report(names, variants, batch_sizes, results, flops, params, peak, shared_rows, shared_name,
                  shared_variant, timings, args, budget, replica_groups=(), process_counts=(), gpus=0, *,
-                 on_gpu: bool = True) -> None:
+                 on_gpu: bool = True, interleaved: dict | None = None) -> None:
     print("\n## Models\n")
     print(markdown_table(["name", "model", "parameters", "paper batch", "training GFLOP/image (3 x forward)"],
                          [[n, MODELS[n].title, f"{params[n]:,}", MODELS[n].batch_size, f"{flops[n] / 1e9:.3f}"]
@@ -679,6 +740,25 @@ def print_report(names, variants, batch_sizes, results, flops, params, peak, sha
                           "h/1800ep with both"], rows))
     print(f"\ntrain s: 50,000 images at the measured rate; eval s: the timed evaluation of {args.test_size} "
           f"test images, scaled to 10,000; checkpoint s: the checkpoint written after the epoch.")
+
+    if interleaved:
+        print("\n## One training step, the variants in turn in one process\n")
+        rows = []
+        for job, r in interleaved.items():
+            if "error" in r:
+                rows.append([job.name, job.batch_size, "", r["error"], "", "", ""])
+                continue
+            median = {v: statistics.median(s) for v, s in r["seconds"].items()}
+            for variant, s in r["seconds"].items():
+                rows.append([job.name, job.batch_size, variant, f"{1000 * median[variant]:.0f}",
+                             f"{1000 * min(s):.0f}", f"{job.batch_size / median[variant]:.1f}",
+                             f"{median['reference'] / median[variant]:.2f}"])
+        print(markdown_table(["model", "batch", "variant", "median ms/step", "min ms/step", "img/s (median)",
+                              "x ref (median)"], rows))
+        print("\nForward, loss, backward and SGD on one fixed batch, no data path: the reference's model with its "
+              "autograd.Function regularizers in NCHW, ours eager in NCHW and in channels_last, one step of each "
+              "in turn (`--interleaved` rounds after one to warm up), so that the load of a shared machine "
+              "falls on all three alike.")
 
     compile_rows = compile_break_even(names, batch_sizes, results)
     if compile_rows:

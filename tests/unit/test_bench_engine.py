@@ -25,7 +25,7 @@ def test_smallest_configuration_prints_every_table_with_its_columns():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "bench/engine.py", "--models", "ss8-2x4d", "--batch-sizes", "8", "--steps", "2",
-         "--test-size", "16", "--variants", "reference,ours-eager", "--shared", "1,2"],
+         "--test-size", "16", "--variants", "reference,ours-eager", "--shared", "1,2", "--interleaved", "2"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
@@ -36,6 +36,11 @@ def test_smallest_configuration_prints_every_table_with_its_columns():
     assert [(r[0], r[1], r[2]) for r in rows] == [("ss8-2x4d", "8", "reference"), ("ss8-2x4d", "8", "ours-eager")]
     assert all(float(r[3]) > 0 and float(r[7]) > 0 for r in rows)
     assert rows[0][4] == "1.00"
+
+    header, rows = table(out, "One training step, the variants in turn")
+    assert header == ["model", "batch", "variant", "median ms/step", "min ms/step", "img/s (median)", "x ref (median)"]
+    assert [r[2] for r in rows] == ["reference", "ours-nchw", "ours-eager"] and rows[0][6] == "1.00"
+    assert all(float(r[3]) >= float(r[4]) > 0 for r in rows)
 
     header, rows = table(out, "Evaluation and checkpoint against training")
     assert header[:6] == ["model", "batch", "variant", "train s", "eval s", "checkpoint s"]
@@ -50,7 +55,8 @@ def test_smallest_configuration_prints_every_table_with_its_columns():
     assert header == ["runs", "img/s each (mean)", "img/s together", "x one run", "peak MiB each"]
     assert [r[0] for r in rows] == ["1", "2"] and rows[0][3] == "1.00"
 
-    assert "ss8-2x4d: ours-eager" in out.split("## Targets", 1)[1]
+    targets = out.split("## Targets", 1)[1]
+    assert "on a CPU" in targets.splitlines()[0] and "ss8-2x4d: ours-eager" in targets
     assert "| total |" in out.split("## Time taken", 1)[1]
 
 
