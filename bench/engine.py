@@ -746,19 +746,20 @@ def print_report(names, variants, batch_sizes, results, flops, params, peak, sha
         rows = []
         for job, r in interleaved.items():
             if "error" in r:
-                rows.append([job.name, job.batch_size, "", r["error"], "", "", ""])
+                rows.append([job.name, job.batch_size, "", r["error"], "", "", "", ""])
                 continue
             median = {v: statistics.median(s) for v, s in r["seconds"].items()}
             for variant, s in r["seconds"].items():
                 rows.append([job.name, job.batch_size, variant, f"{1000 * median[variant]:.0f}",
                              f"{1000 * min(s):.0f}", f"{job.batch_size / median[variant]:.1f}",
-                             f"{median['reference'] / median[variant]:.2f}"])
+                             f"{median['reference'] / median[variant]:.2f}",
+                             f"{min(r['seconds']['reference']) / min(s):.2f}"])
         print(markdown_table(["model", "batch", "variant", "median ms/step", "min ms/step", "img/s (median)",
-                              "x ref (median)"], rows))
+                              "x ref (median)", "x ref (min)"], rows))
         print("\nForward, loss, backward and SGD on one fixed batch, no data path: the reference's model with its "
               "autograd.Function regularizers in NCHW, ours eager in NCHW and in channels_last, one step of each "
               "in turn (`--interleaved` rounds after one to warm up), so that the load of a shared machine "
-              "falls on all three alike.")
+              "falls on all three alike. The fastest step of each is the least disturbed by other work.")
 
     compile_rows = compile_break_even(names, batch_sizes, results)
     if compile_rows:
