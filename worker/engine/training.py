@@ -40,9 +40,9 @@ __all__ = ["train", "TrainingDiverged", "RunDirError", "PlacementError", "learni
 
 EVAL_BATCH_SIZE = 1000
 # On a CPU a run compiles by default when it has at least this many training steps left (51 CIFAR epochs at
-# batch 128). Compiling takes 0.5-1.5 minutes on 2 cores and saves 15-30% of a step: the benchmark's nets
-# win it back within about 1,000-2,000 steps (docs/benchmarks.md), a tiny net's 10 ms steps within ~15,000;
-# shorter runs (a first try, the tests' runs) stay eager and start at once.
+# batch 128). Compiling takes 0.5-1.5 minutes on 2 cores; the Shake-Shake stand-in then trains 1.26x faster and
+# wins the time back within about 2 CIFAR epochs (docs/benchmarks.md). Shorter runs (a first try, the tests'
+# runs) stay eager and start at once; for a long run compiling costs a minute at worst.
 CPU_COMPILE_MIN_STEPS = 20_000
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
