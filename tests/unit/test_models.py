@@ -245,3 +245,43 @@ def test_downsampling_skip_of_two_branch_nets_sees_the_odd_pixels(name):
     odd_changed[:, :, 1::2, 1::2] += 1.0
     with torch.no_grad():
         assert not torch.allclose(block.skip(x), block.skip(odd_changed))
+
+
+# ---------------------------------------------------------------------------- the PyramidNet shortcut
+
+@pytest.mark.parametrize(("stride", "bottleneck"), [(1, False), (2, False), (2, True), (1, True)])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_pyramid_block_adds_the_zero_padded_shortcut(stride, bottleneck, memory_format):
+    from worker.engine.models.pyramidnet import PyramidBlock
+    from worker.engine.regularizers import ShakeDrop
+    block = PyramidBlock(4, 6, stride, bottleneck, ShakeDrop(0.5)).train().to(memory_format=memory_format)
+    x = torch.randn(4, 4, 8, 8).contiguous(memory_format=memory_format).requires_grad_()
+    torch.manual_seed(3)
+    y = block(x)
+    upstream = torch.randn(y.shape)
+    (grad,) = torch.autograd.grad(y, x, upstream)
+    # The paper's shortcut written out: average pool where the block strides, zeros for the added channels.
+    x2 = x.detach().clone().requires_grad_()
+    torch.manual_seed(3)
+    shortcut = x2 if stride == 1 else F.avg_pool2d(x2, 2, stride, ceil_mode=True)
+    expected = F.pad(shortcut, (0, 0, 0, 0, 0, y.shape[1] - 4)) + block.regularizer(block.branch(x2))
+    (expected_grad,) = torch.autograd.grad(expected, x2, upstream)
+    assert y.shape[1] > 4 and torch.equal(y, expected)
+    assert torch.allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_pyramid_block_takes_a_regularizer_whose_output_is_a_view():
+    # The benchmark's reference ShakeDrop (an autograd.Function) returns its input as-is when the gate is open:
+    # autograd forbids adding into such a view in place, so the block pads and adds instead.
+    from worker.engine.models.pyramidnet import PyramidBlock
+
+    class ViewOf(nn.Module):
+        def forward(self, x):
+            return x.view_as(x)
+
+    block = PyramidBlock(4, 6, 1, False, ViewOf()).train()
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    y = block(x)
+    y.sum().backward()  # raises if the view were modified in place
+    branch = block.branch(x).detach()
+    assert torch.equal(y[:, :4], x + branch[:, :4]) and torch.equal(y[:, 4:], branch[:, 4:])

@@ -227,3 +227,66 @@ def test_regularizers_compile_into_one_graph_with_the_same_semantics():
     assert abs(alpha.mean() - 0.5) < 0.01 and abs(b1.grad.mean() - 0.5) < 0.01
     assert abs(torch.corrcoef(torch.stack([alpha.detach().flatten(), b1.grad.flatten()]))[0, 1]) < 0.03
     assert abs((drop == 1).float().mean() - 0.5) < 0.015 and torch.all(x.grad[drop == 1] == 1)
+
+
+# ------------------------------------------------------------------- the eager form against straight-through
+
+def _both_forms(monkeypatch, function, *shapes, dtype=torch.float32, memory_format=torch.contiguous_format):
+    """(output, input gradients) of `function` in the eager form and in the straight-through form that the
+    compiled path keeps, with the same draws and the same upstream gradient."""
+    from worker.engine import regularizers
+    inputs = [torch.randn(*s).to(dtype).contiguous(memory_format=memory_format) for s in shapes]
+    upstream = None
+    results = []
+    for straight_through in (False, True):
+        monkeypatch.setattr(regularizers, "_compiling", lambda st=straight_through: st)
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        torch.manual_seed(1)
+        y = function(*leaves)
+        if upstream is None:
+            upstream = torch.randn(y.shape).to(dtype)
+        y.backward(upstream)
+        results.append((y.detach(), [t.grad for t in leaves]))
+    return results
+
+
+SHAKE_SHAKE_VARIANTS = [("shake", "shake"), ("shake", "even"), ("shake", "keep"), ("even", "shake")]
+
+
+@pytest.mark.parametrize("level", ["batch", "image"])
+@pytest.mark.parametrize(("forward", "backward"), SHAKE_SHAKE_VARIANTS)
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_shake_shake_eager_form_matches_the_straight_through_form(monkeypatch, level, forward, backward,
+                                                                  memory_format):
+    (y, grads), (y_st, grads_st) = _both_forms(
+        monkeypatch, lambda b1, b2: shake_shake(b1, b2, forward=forward, backward=backward, level=level),
+        (8, 4, 5, 5), (8, 4, 5, 5), memory_format=memory_format)
+    assert torch.allclose(y, y_st, rtol=1e-6, atol=1e-6)
+    assert all(torch.equal(g, g_st) for g, g_st in zip(grads, grads_st, strict=True))  # same ops: bitwise
+    assert torch.equal(grads[0], grads[1]) == (backward == "even")  # the draws shook the gradient split
+
+
+@pytest.mark.parametrize("level", ["batch", "image", "channel", "pixel"])
+@pytest.mark.parametrize("gate_level", [None, "batch"])
+def test_shake_drop_eager_form_matches_the_straight_through_form(monkeypatch, level, gate_level):
+    (y, (grad,)), (y_st, (grad_st,)) = _both_forms(
+        monkeypatch, lambda x: shake_drop(x, survival_prob=0.5, level=level, gate_level=gate_level), (8, 4, 5, 5))
+    assert torch.allclose(y, y_st, rtol=1e-6, atol=1e-6)
+    assert torch.equal(grad, grad_st)
+
+
+def test_eager_forms_keep_bf16_and_match_the_straight_through_form(monkeypatch):
+    (y, grads), (y_st, grads_st) = _both_forms(
+        monkeypatch, lambda b1, b2: shake_drop(shake_shake(b1, b2), survival_prob=0.5, level="pixel"),
+        (4, 3, 8, 8), (4, 3, 8, 8), dtype=torch.bfloat16)
+    assert y.dtype == grads[0].dtype == torch.bfloat16
+    assert torch.allclose(y.float(), y_st.float(), rtol=2e-2, atol=2e-2)  # bf16 keeps 8 bits
+    assert all(torch.equal(g, g_st) for g, g_st in zip(grads, grads_st, strict=True))
+
+
+def test_eager_forms_apply_outside_torch_compile_only(monkeypatch):
+    from worker.engine import regularizers
+    x = torch.randn(4, 3, 2, 2, requires_grad=True)
+    assert type(shake_drop(x, survival_prob=0.5).grad_fn).__name__ == "_ScaleBackward"
+    monkeypatch.setattr(regularizers, "_compiling", lambda: True)
+    assert type(shake_drop(x, survival_prob=0.5).grad_fn).__name__ == "AddBackward0"

@@ -217,7 +217,9 @@ def test_groups_compile_into_one_graph_per_batch_size_without_breaks():
                 torch.manual_seed(1)
                 with using_layout(layout_for(n, 32, 8)):
                     outputs.append(forward(x[:n]))
-            assert torch.equal(*outputs)
+            # Same draws and statistics; eager mixes with one lerp where the compiled graph keeps the
+            # straight-through form, so the two round differently in the last bits (test_regularizers.py).
+            assert torch.allclose(*outputs, rtol=1e-5, atol=1e-6)
         assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]
     finally:
         torch._dynamo.reset()

@@ -156,11 +156,14 @@ def test_torch_compile_trains_with_the_same_loop(tmp_path):
     assert math.isfinite(history[0]["train_loss"])
 
 
-def test_compile_is_on_by_default_on_cuda_only():
-    from worker.engine.training import _compiled
+def test_compile_is_on_by_default_on_cuda_and_for_long_runs_on_a_cpu():
+    from worker.engine.training import CPU_COMPILE_MIN_STEPS, _compiled
 
     model = torch.nn.Linear(2, 2)
-    assert _compiled(model, torch.device("cpu"), None, None) is model  # CPU: eager unless asked
+    assert _compiled(model, torch.device("cpu"), None, None) is model  # CPU: eager unless asked or long
+    assert _compiled(model, torch.device("cpu"), None, None, CPU_COMPILE_MIN_STEPS - 1) is model
+    assert _compiled(model, torch.device("cpu"), None, None, CPU_COMPILE_MIN_STEPS)._orig_mod is model
+    assert _compiled(model, torch.device("cpu"), False, None, CPU_COMPILE_MIN_STEPS) is model
     assert _compiled(model, torch.device("cpu"), False, None) is model
     assert _compiled(model, torch.device("cpu"), True, None) is not model
     compiled = _compiled(model, torch.device("cuda"), None, "reduce-overhead")  # compiling is lazy: no GPU needed

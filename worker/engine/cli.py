@@ -137,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--download", action="store_true", help="download CIFAR if missing (needs internet)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the model (default: on CUDA, not on the CPU)")
+                   help="torch.compile the model (default: on CUDA; on a CPU for runs of 20,000 steps or more)")
     t.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
                    help="torch.compile's mode; reduce-overhead uses CUDA graphs (small nets, small batches)")
     t.add_argument("--stop-after", type=int, metavar="EPOCH", help="stop once this epoch is recorded")

@@ -536,7 +536,7 @@ class DeviceLoader:
             start, end = start + layout.offset, start + layout.offset + layout.local_size
             index = order[start:end]
             images = self._augment(self.images[index], {k: v[start:end] for k, v in params.items()})
-            if self.channels_last:
+            if self.channels_last:  # a no-op unless an augmentation changed the layout
                 images = images.contiguous(memory_format=torch.channels_last)
             yield images, self.labels[index]
 
@@ -560,6 +560,8 @@ class DeviceLoader:
             images = crop(images, self.augment.crop_padding, params["crop"])
         if "flip" in params:
             images = flip(images, params["flip"])
+        if self.channels_last:  # the layout change on uint8 pixels: a quarter of the bytes of float32 ones
+            images = images.contiguous(memory_format=torch.channels_last)
         images = _scale_and_shift(images, self._scale, self._shift, self.dtype)
         if "cutout" in params:
             images = erase_boxes(images, params["cutout"])

@@ -9,6 +9,13 @@ draws), and the forward/backward split uses the straight-through form
 
 whose value is x * a and whose gradient is that of x * b. Plain tensor ops, so torch.compile fuses them
 into the surrounding kernels and bf16 autocast applies unchanged.
+
+In eager mode (not under torch.compile) that form costs two full-size multiplies and an add where one
+multiply does: there the same values and gradients come from small autograd.Functions (`_Scale`, `_Mix`)
+that do one multiply forward and one backward (Shake-Shake: one lerp forward, a multiply and a subtraction
+backward). Their backward is exactly the straight-through one's; their forward is x * a (and lerp) rounded
+once, where the straight-through value rounds x * b + x * (a - b): equal up to float rounding (tested).
+Nothing in them reads a value back to the host.
 """
 
 from __future__ import annotations
@@ -81,13 +88,66 @@ def _uniform(x: Tensor, level: str, low: float, high: float) -> Tensor:
     return (_rand(x, level) * (high - low) + low).to(x.dtype)
 
 
+def _compiling() -> bool:
+    """Whether dynamo is tracing this call (torch >= 2.3 has torch.compiler.is_compiling)."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling
+    return is_compiling()
+
+
+class _Scale(torch.autograd.Function):
+    """x * forward_scale forward; grad * backward_scale backward (the straight-through form's gradient)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, forward_scale, backward_scale):
+        if isinstance(backward_scale, Tensor):
+            ctx.save_for_backward(backward_scale)
+        else:
+            ctx.backward_scale = backward_scale
+        return x * forward_scale
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        scale = ctx.saved_tensors[0] if ctx.saved_tensors else ctx.backward_scale
+        return grad * scale, None, None
+
+
+class _Mix(torch.autograd.Function):
+    """lerp(b2, b1, alpha) = b2 + alpha * (b1 - b2) forward; gradients beta * g and g - beta * g backward,
+    as autograd gives the straight-through `b2 + _scaled(b1 - b2, alpha, beta)` (bitwise)."""
+
+    @staticmethod
+    def forward(ctx, branch1: Tensor, branch2: Tensor, alpha, beta):
+        if isinstance(beta, Tensor):
+            ctx.save_for_backward(beta)
+        else:
+            ctx.beta = beta
+        return torch.lerp(branch2, branch1, alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        beta = ctx.saved_tensors[0] if ctx.saved_tensors else ctx.beta
+        grad1 = grad * beta
+        return grad1, grad - grad1, None, None
+
+
 def _scaled(x: Tensor, forward_scale: Tensor | float, backward_scale: Tensor | float) -> Tensor:
     """x * forward_scale in value, with the gradient of x * backward_scale.
 
     The scales are small (one value per batch, image or channel) except at pixel level, so
-    `x * b + (x * (a - b)).detach()` costs two full-size multiplies and an add, which compile fuses.
+    `x * b + (x * (a - b)).detach()` costs two full-size multiplies and an add, which compile fuses; in eager
+    mode `_Scale` does one multiply each way.
     """
+    if not _compiling():
+        return _Scale.apply(x, forward_scale, backward_scale)
     return x * backward_scale + (x * (forward_scale - backward_scale)).detach()
+
+
+def _mixed(branch1: Tensor, branch2: Tensor, alpha: Tensor | float, beta: Tensor | float) -> Tensor:
+    """alpha * branch1 + (1 - alpha) * branch2 in value, with the gradients of the beta mix."""
+    if not _compiling():
+        return _Mix.apply(branch1, branch2, alpha, beta)
+    # a*b1 + (1-a)*b2 = b2 + a*(b1 - b2): one difference serves the forward and the backward mix.
+    return branch2 + _scaled(branch1 - branch2, alpha, beta)
 
 
 def shake_shake(branch1: Tensor, branch2: Tensor, *, forward: str = "shake", backward: str = "shake",
@@ -108,8 +168,7 @@ def shake_shake(branch1: Tensor, branch2: Tensor, *, forward: str = "shake", bac
         return 0.5 * (branch1 + branch2)
     alpha = _uniform(branch1, level, 0.0, 1.0) if forward == "shake" else 0.5
     beta = alpha if backward == "keep" else _uniform(branch1, level, 0.0, 1.0) if backward == "shake" else 0.5
-    # a*b1 + (1-a)*b2 = b2 + a*(b1 - b2): one difference serves the forward and the backward mix.
-    return branch2 + _scaled(branch1 - branch2, alpha, beta)
+    return _mixed(branch1, branch2, alpha, beta)
 
 
 def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, float] = (-1.0, 1.0),

@@ -39,6 +39,11 @@ from .spec import RunSpec, ScheduleSpec
 __all__ = ["train", "TrainingDiverged", "RunDirError", "PlacementError", "learning_rate", "resolve_device"]
 
 EVAL_BATCH_SIZE = 1000
+# On a CPU a run compiles by default when it has at least this many training steps left (51 CIFAR epochs at
+# batch 128). Compiling takes 0.5-1.5 minutes on 2 cores; the Shake-Shake stand-in then trains 1.26x faster and
+# wins the time back within about 2 CIFAR epochs (docs/benchmarks.md). Shorter runs (a first try, the tests'
+# runs) stay eager and start at once; for a long run compiling costs a minute at worst.
+CPU_COMPILE_MIN_STEPS = 20_000
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SPEC = "spec.json"
@@ -116,9 +121,11 @@ def _evaluate(model, loader: DeviceLoader, autocast_dtype, placement: Placement 
     return loss_sum.item() / n.item(), 100.0 * wrong.item() / n.item()
 
 
-def _compiled(model: nn.Module, device: torch.device, compile: bool | None, mode: str | None):
+def _compiled(model: nn.Module, device: torch.device, compile: bool | None, mode: str | None, steps: int = 0):
+    """The model torch.compile'd or not. compile=None: on CUDA always, on a CPU when the run has `steps` >=
+    CPU_COMPILE_MIN_STEPS training steps left (a short run would spend longer compiling than it saves)."""
     if compile is None:
-        compile = device.type == "cuda"
+        compile = device.type == "cuda" or steps >= CPU_COMPILE_MIN_STEPS
         if compile:  # compiled by default: a model dynamo cannot compile still trains, eagerly
             from torch import _dynamo
             _dynamo.config.suppress_errors = True
@@ -186,14 +193,16 @@ def _restore_rng(state: dict, device: torch.device) -> None:
 
 def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = None, download: bool = False,
           device: str = "auto", compile: bool | None = None, compile_mode: str | None = None,
-          stop_after: int | None = None,
+          channels_last: bool = True, stop_after: int | None = None,
           on_epoch: Callable[[dict], None] | None = None, progress: bool = False,
           on_download: DownloadProgress | None = None, placement: Placement | None = None) -> list[dict]:
     """Train `spec` into `out_dir`, resuming from its checkpoint if there is one; return every epoch's row.
 
-    compile: torch.compile the model; None (the default) compiles on CUDA, where it pays, and not on the
-    CPU. compile_mode: torch.compile's mode, e.g. "reduce-overhead" (CUDA graphs: for small nets and
-    batches, where kernel launches dominate).
+    compile: torch.compile the model; None (the default) compiles on CUDA, where it pays, and on a CPU only
+    for a run with CPU_COMPILE_MIN_STEPS training steps or more left (compiling costs about a minute there).
+    compile_mode: torch.compile's mode, e.g. "reduce-overhead" (CUDA graphs: for small nets and batches,
+    where kernel launches dominate). channels_last: the model and its batches in NHWC (the
+    default; cuDNN's and oneDNN's convolutions are faster so); False keeps NCHW (the benchmark's ours-nchw).
     stop_after: stop (as if interrupted) once this epoch is recorded. on_epoch: called with each new row
     (and, on resume, first with the rows already recorded, so a consumer can catch up idempotently).
     on_download: called with (bytes, total) while a missing CIFAR is fetched (`download`).
@@ -206,7 +215,8 @@ def train(spec: RunSpec, out_dir: str | Path, *, data_dir: str | Path | None = N
     placement.start(device)
     try:
         return _train(spec, Path(out_dir), placement, device, data_dir=data_dir, download=download,
-                      compile=compile, compile_mode=compile_mode, stop_after=stop_after, on_epoch=on_epoch,
+                      compile=compile, compile_mode=compile_mode, channels_last=channels_last,
+                      stop_after=stop_after, on_epoch=on_epoch,
                       progress=progress, on_download=on_download)
     finally:
         placement.stop()
@@ -245,11 +255,12 @@ def _shard(split: Split | None, placement: Placement) -> Split | None:
 
 
 def _train(spec: RunSpec, out_dir: Path, placement: Placement, device: torch.device, *, data_dir, download,
-           compile, compile_mode, stop_after, on_epoch, progress, on_download) -> list[dict]:
+           compile, compile_mode, channels_last, stop_after, on_epoch, progress, on_download) -> list[dict]:
     _claim_for_all(out_dir, spec, placement)
     leader = placement.leader
     autocast_dtype = _autocast_dtype(spec, device)
-    channels_last = device.type == "cuda"
+    # channels_last on both devices by default: cuDNN's and oneDNN's convolutions are faster in NHWC (on a CPU
+    # too: docs/benchmarks.md), and batch norm (ghost batch norm included) keeps the layout.
     if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(spec.seed)
@@ -292,14 +303,14 @@ def _train(spec: RunSpec, out_dir: Path, placement: Placement, device: torch.dev
 
     # Under DDP the wrapped model is compiled (dynamo then splits the graph at DDP's gradient buckets).
     wrapped = placement.wrap(model, device)
-    forward = _compiled(wrapped, device, compile, compile_mode)
-    compiling = forward is not wrapped
     set_progress = getattr(model, "set_training_progress", None)
     steps_per_epoch = len(train_loader)
     layouts = train_loader.layouts()  # each step's replica groups (batch norm and batch-level draws)
     total_steps = optim.epochs * steps_per_epoch
     first_epoch = len(history) + 1
     last_epoch = optim.epochs if stop_after is None else min(optim.epochs, stop_after)
+    forward = _compiled(wrapped, device, compile, compile_mode, (optim.epochs - len(history)) * steps_per_epoch)
+    compiling = forward is not wrapped
 
     bar = None
     if progress and leader and first_epoch <= last_epoch:

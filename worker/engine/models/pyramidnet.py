@@ -13,11 +13,12 @@ then zeros for the channels the branch adds. Stem conv3x3 16 + BN; head BN-ReLU-
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch_norm import GhostBatchNorm2d
-from ..regularizers import branch_regularizer
+from ..regularizers import _compiling, branch_regularizer
 from .common import conv1x1, conv3x3, init_weights
 
 __all__ = ["PyramidBlock", "PyramidNet", "widths", "build"]
@@ -52,9 +53,41 @@ class PyramidBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.stride == 1 else F.avg_pool2d(x, 2, self.stride, ceil_mode=True)
-        # Zero-pad the new channels: (left, right) pairs from the last dim backwards, channels third.
-        shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
-        return shortcut + self.regularizer(self.branch(x))
+        out = self.regularizer(self.branch(x))
+        if not self.extra_channels:
+            return shortcut + out
+        if _compiling():  # inductor fuses the pad into the add
+            # Zero-pad the new channels: (left, right) pairs from the last dim backwards, channels third.
+            return F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels)) + out
+        return _AddToFirstChannels.apply(out, shortcut)
+
+
+class _AddToFirstChannels(torch.autograd.Function):
+    """`out + shortcut zero-padded to out's channels`, in eager mode without the zeros: one pass over out
+    forward, nothing but a slice of the gradient backward. The same values and gradients as F.pad and add.
+    (An in-place `out[:, :c] += shortcut` is no cheaper: autograd's backward for an in-place slice of a
+    channels_last tensor copies the whole gradient through as_strided.)"""
+
+    @staticmethod
+    def forward(ctx, out: Tensor, shortcut: Tensor) -> Tensor:
+        c = shortcut.shape[1]
+        ctx.channels, ctx.memory_format = c, _memory_format(shortcut)
+        y = torch.empty_like(out)
+        y[:, c:] = out[:, c:]
+        torch.add(out[:, :c], shortcut, out=y[:, :c])
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        # the shortcut's gradient in its own layout: a strided slice would send avg_pool2d's backward down a
+        # slow path
+        return grad, grad[:, :ctx.channels].contiguous(memory_format=ctx.memory_format)
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    contiguous = x.is_contiguous()
+    return torch.channels_last if not contiguous and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
 
 
 class PyramidNet(nn.Module):
