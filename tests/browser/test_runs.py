@@ -31,14 +31,14 @@ def test_new_run_appears_and_is_cancelled_without_a_reload(page, live):
 def test_filters_and_rerun(page, live):
     [run] = finished(live, create_run(live, name="finished run to re-run", tags=["browser-rerun"]))
     page.goto("/#/runs")
-    page.get_by_label("Tag").fill("browser-rerun")
+    page.get_by_label("Tag", exact=True).fill("browser-rerun")
     expect(page.locator("tbody tr")).to_have_count(1)
     assert "tag=browser-rerun" in page.url  # filters live in the address, so a reload keeps them
     page.get_by_role("button", name=f"Re-run run {run['id']} with the same spec").click()
     expect(page.locator("tbody tr")).to_have_count(2)
-    page.get_by_label("Status").select_option("succeeded")
+    page.get_by_label("Status", exact=True).select_option("succeeded")
     expect(page.get_by_text(re.compile(r"of \d+ runs"))).to_be_visible()
-    page.get_by_label("Tag").fill("no-such-tag")
+    page.get_by_label("Tag", exact=True).fill("no-such-tag")
     expect(page.get_by_text("No runs match these filters.")).to_be_visible()
 
 
