@@ -32,8 +32,9 @@ def test_filters_and_rerun(page, live):
     [run] = finished(live, create_run(live, name="finished run to re-run", tags=["browser-rerun"]))
     page.goto("/#/runs")
     page.get_by_label("Tag", exact=True).fill("browser-rerun")
+    # Filters live in the address, so a reload keeps them (the list follows the address once typing pauses).
+    expect(page).to_have_url(re.compile(r"tag=browser-rerun"))
     expect(page.locator("tbody tr")).to_have_count(1)
-    assert "tag=browser-rerun" in page.url  # filters live in the address, so a reload keeps them
     page.get_by_role("button", name=f"Re-run run {run['id']} with the same spec").click()
     expect(page.locator("tbody tr")).to_have_count(2)
     page.get_by_label("Status", exact=True).select_option("succeeded")
