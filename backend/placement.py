@@ -27,9 +27,8 @@ def gpus_owned(worker: Worker) -> int:
     return len(worker.gpu.split(",")) if worker.gpu else 1
 
 
-def has_room(worker: Worker, gpus: int) -> bool:
-    """Whether a worker could start a run of `gpus` GPUs now (unknown placement: assume it could)."""
-    placement = placement_of(worker)
+def has_room(placement: WorkerPlacement | None, gpus: int) -> bool:
+    """Whether a worker with this placement could start a run of `gpus` GPUs now (unknown: assume it could)."""
     if placement is None:
         return True
     if placement.waiting:
@@ -41,8 +40,9 @@ def has_room(worker: Worker, gpus: int) -> bool:
 
 def waiting_reasons(queued: list[Run], alive_workers: list[Worker]) -> dict[int, str]:
     """Why each queued run has not started, in a sentence."""
+    placements = {worker.name: placement_of(worker) for worker in alive_workers}
     held = {entry.run_id: (worker.name, entry.reason) for worker in alive_workers
-            if (placement := placement_of(worker)) is not None for entry in placement.waiting}
+            if (placement := placements[worker.name]) is not None for entry in placement.waiting}
     widest = max((gpus_owned(w) for w in alive_workers), default=0)
     reasons = {}
     for run in queued:
@@ -57,7 +57,7 @@ def waiting_reasons(queued: list[Run], alive_workers: list[Worker]) -> dict[int,
                                f"that owns {run.gpus} (`python -m worker --gpus 0,1,...`)")
         elif run.dispatched_at is None:
             reasons[run.id] = "not handed to the broker yet (the API retries while the broker is unreachable)"
-        elif any(has_room(w, run.gpus) for w in able):
+        elif any(has_room(placements[w.name], run.gpus) for w in able):
             reasons[run.id] = "about to be taken by a worker with room for it"
         else:
             what = "slot" if run.gpus == 1 else f"{run.gpus} free GPUs at once"

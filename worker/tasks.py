@@ -124,9 +124,7 @@ def train_run(run_id: int) -> str:
         mark_dispatched(engine, run_id, None)
         return "deferred"
 
-    def still_wanted() -> bool:
-        if _presence is not None:
-            _presence.placement_changed()
+    def still_wanted() -> bool:  # the presence thread's heartbeat reports the wait (why) meanwhile
         return not _shutting_down.is_set() and keep_dispatched(engine, run_id)
 
     # Behind another waiting run for longer than a stale worker is given: back to the queue, where a worker
