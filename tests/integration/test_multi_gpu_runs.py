@@ -121,6 +121,7 @@ def test_a_k_gpu_claim_is_granted_to_one_worker_only_under_concurrent_workers(po
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("torchrun")  # one torchrun at a time in the suite
 def test_a_two_gpu_worker_trains_a_two_gpu_run_on_two_ranks_and_cancel_leaves_no_process(tmp_path):
     from tests.integration.test_workers import engine_pids, metrics
 

@@ -22,6 +22,9 @@ from worker.engine.spec import parse_spec
 from worker.engine.training import train
 
 ROOT = Path(__file__).parents[2]
+# One torchrun at a time in the suite (each starts two ranks on this machine's cores), on one worker, which
+# then computes the module's one-process run once.
+pytestmark = pytest.mark.xdist_group("torchrun")
 TIMING_KEYS = {"seconds", "images_per_second"}
 
 # digits with 1000 of its 1437 training images held out: 437 to train on, 14 batches of 32 an epoch, the last
@@ -51,7 +54,9 @@ def with_optim(spec: dict, **optim) -> dict:
 def torchrun(spec: Path, out: Path, *args: str, processes: int = 2, restarts: int = 0, wait: bool = True):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
            # torchrun restarting its workers in place needs a rendezvous store of its own each time
-           "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+           "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
+           # a rank that aborts prints where each of its threads was
+           "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                f"--max-restarts={restarts}", "-m", "worker.engine", "train", str(spec), "--out", str(out),
                "--no-progress", *args]
@@ -59,8 +64,16 @@ def torchrun(spec: Path, out: Path, *args: str, processes: int = 2, restarts: in
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, failure_text(result)
     return result
+
+
+def failure_text(result: subprocess.CompletedProcess) -> str:
+    """The epochs reported, then the ranks' own words (the head of stderr) and torchrun's summary (its tail)."""
+    events = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    err = result.stderr
+    ranks = err if len(err) <= 8000 else f"{err[:5000]}\n[...]\n{err[-3000:]}"
+    return f"exit {result.returncode}; events: {events}\n{ranks}"
 
 
 def metrics(out: Path) -> list[dict]:
