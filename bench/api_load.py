@@ -188,7 +188,7 @@ def server_ms(client: httpx.Client, path: str, params: dict, headers: dict | Non
 
 
 def compare_table(label: str, servers: dict[str, str], ids: list[int], repeats: int, db_url: str,
-                  max_points_list=(500, 1000)) -> None:
+                  max_points_list=(500, 1000), previous: bool = True) -> None:
     """/api/compare of the table's runs: ours against the previous way (and the columns read on demand). Ours
     keeps its answers (backend/read_cache.py): its first read is measured with one of the runs touched before
     each sample (a new version: the whole answer built again, as after any change), then a repeat read (the
@@ -214,7 +214,7 @@ def compare_table(label: str, servers: dict[str, str], ids: list[int], repeats: 
             ("ours, repeat read (cached bytes)", "ours", "/api/compare", {}, None),
             ("ours, revalidation (If-None-Match: 304, no body)", "ours", "/api/compare", {}, "etag")]
     for max_points in max_points_list:
-        for name, server, path, extra, before in ways:
+        for name, server, path, extra, before in ways if previous else ways[2:]:
             params = {"ids": ids, "max_points": max_points, **extra}
             with httpx.Client(base_url=servers[server], timeout=120) as client:
                 warm = client.get(path, params=params)  # warm the database's and the OS's caches
@@ -291,7 +291,7 @@ def reading(system: LiveSystem, db_url: str, runs: int, epochs: int, args) -> No
     try:
         servers = {"ours": system.url, "previous": previous.url}
         compare_table(f"PostgreSQL ({runs} runs stored)", servers, ids[:args.compare_runs], args.compare_repeats,
-                      db_url)
+                      db_url, args.max_points, not args.skip_previous_compare)
         print(f"({load_average()})")
         for interval in args.intervals:
             concurrent_reads(servers, ids, args.clients, args.per_client, epochs, interval)
@@ -312,7 +312,8 @@ def sqlite_compare(runs: int, epochs: int, args) -> None:
             previous = LiveSystem(Path(home) / "previous", database_url=url)
             previous.start_api(command=("bench/previous_reads.py",))
             try:
-                compare_table("SQLite", {"ours": ours.url, "previous": previous.url}, ids, args.compare_repeats, url)
+                compare_table("SQLite", {"ours": ours.url, "previous": previous.url}, ids, args.compare_repeats, url,
+                              args.max_points, not args.skip_previous_compare)
                 print(f"({load_average()})")
             finally:
                 previous.stop()
@@ -331,6 +332,9 @@ def main() -> None:
     p.add_argument("--per-client", type=int, default=25, help="requests per client and read")
     p.add_argument("--intervals", type=float, nargs="+", default=[0.0, 0.2, 1.0],
                    help="seconds between a client's requests: 0 is a closed loop")
+    p.add_argument("--max-points", type=int, nargs="+", default=[500, 1000], help="/api/compare's max_points")
+    p.add_argument("--skip-previous-compare", action="store_true",
+                   help="/api/compare ours only (the previous way takes seconds per request)")
     p.add_argument("--skip-submission", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     args = p.parse_args()

@@ -20,7 +20,8 @@ from tests.live import TINY_SPEC
 
 def reads(ids: list[int]) -> list[tuple[str, dict]]:
     one = ids[0]
-    return [("/api/runs", {"archived": "any"}), ("/api/runs", {"status": ["succeeded", "queued"], "order": "best"}),
+    return [("/api/runs", {"archived": "any"}), ("/api/runs", {"offset": 50}),  # an empty page: the total alone
+            ("/api/runs", {"status": ["succeeded", "queued"], "order": "best"}),
             (f"/api/runs/{one}", {}), (f"/api/runs/{one}/metrics", {"max_points": 8}),
             (f"/api/runs/{one}/metrics", {"after_epoch": 3}), ("/api/compare", {"ids": ids, "max_points": 8}),
             ("/api/compare", {"ids": ids, "columns": ["test_error"]})]
