@@ -5,7 +5,8 @@
 2. Reading at scale: 1000 finished runs of 1800 epochs each (1.8M metric rows, bulk-loaded with their packed
    series), then, ours against the previous way (bench/previous_reads.py, a second API process on the same
    database): the server time of /api/compare for a table's 200 runs (40 cells x 5 seeds), with the columns
-   read on demand beside it; and p50 / p99 of the runs list (filtered and sorted), one run, a run's metrics
+   read on demand beside it, ours as a first read (not cached), a repeat read (cached) and a 304 revalidation;
+   and p50 / p99 of the runs list (filtered and sorted), one run, a run's metrics
    (thinned, and whole) and a live poll with 20 clients reading at once.
 3. The same /api/compare of 200 runs x 1800 epochs on SQLite.
 
