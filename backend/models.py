@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -122,6 +125,10 @@ class Run(Base):
     archived_at: Mapped[datetime | None] = mapped_column(index=True)
     # When its end was announced to SHAKELAB_WEBHOOK_URL (backend/alerts.py); claimed once, by one dispatcher.
     alerted_at: Mapped[datetime | None] = mapped_column()
+    # Set by the database (migration 0010's triggers), never by the code: a new value, from a counter that only
+    # grows, at every change of the run, its tags or its packed series. The read caches key answers on it.
+    # (Its DDL default is the migration's; the 0 here is for tables made by create_all, which have no triggers.)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), server_onupdate=FetchedValue())
 
     experiment: Mapped[Experiment | None] = relationship(back_populates="runs")
     tags: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
@@ -168,6 +175,13 @@ class MetricSeries(Base):
     rows: Mapped[int] = mapped_column(Integer)
     last_epoch: Mapped[int] = mapped_column(Integer)  # trusted only while it equals runs.epochs_done
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RunVersionCounter(Base):
+    """SQLite's counter of runs.version (one row; PostgreSQL draws from the sequence run_version_seq)."""
+    __tablename__ = "run_version_counter"
+
+    value: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class Worker(Base):

@@ -20,7 +20,7 @@ from . import store
 from .models import Run, RunTag
 from .schemas import RunOut
 
-__all__ = ["find_run_dicts", "find_run_rows", "run_dict", "run_dicts", "run_facts"]
+__all__ = ["find_run_dicts", "find_run_rows", "run_dict", "run_dicts", "run_facts", "page_versions", "run_versions"]
 
 _COMPUTED = ("tags", "progress", "eta_seconds", "download", "spec")
 # RunOut's columns, and beside them what seed groups (backend/seed_groups.py) and the metrics answers read of a run.
@@ -92,3 +92,23 @@ def run_facts(session: Session, run_id: int):
     if row is None:
         raise store.NotFound(f"run {run_id} not found")
     return row
+
+
+# ------------------------------------------------------------------- the read caches' keys (backend/read_cache.py)
+
+def page_versions(session: Session, *, order: str = "created", limit: int = 100, offset: int = 0,
+                  **filters) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """What find_run_dicts's answer depends on, cheaply: the total and the page's (id, version) in order."""
+    where = store.run_filters(**filters)
+    # One statement: the total rides along on every row (counted before LIMIT); an empty page asks apart.
+    query = (select(Run.id, Run.version, func.count().over()).where(*where)
+             .order_by(store.RUN_ORDER[order], Run.id.desc()).limit(limit).offset(offset))
+    rows = session.execute(query).all()
+    total = rows[0][2] if rows else session.scalar(select(func.count(Run.id)).where(*where))
+    return total, tuple((row[0], row[1]) for row in rows)
+
+
+def run_versions(session: Session, ids: list[int]) -> dict[int, tuple]:
+    """{id: (version, status, epochs_done)} of the runs of these ids that exist."""
+    query = select(Run.id, Run.version, Run.status, Run.epochs_done).where(Run.id.in_(ids))
+    return {row[0]: tuple(row[1:]) for row in session.execute(query)}

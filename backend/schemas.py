@@ -237,24 +237,28 @@ class MetricOut(BaseModel):
     recorded_at: datetime
 
 
+LEFT_OUT = "null only when GET /api/compare's columns= leaves it out"
+
+
 class Metrics(BaseModel):
     """Column-wise, so that a script can plot it straight away: plt.plot(m["epoch"], m["test_error"])."""
     run_id: int
     status: Status
     epochs: int
     epoch: list[int]
-    train_loss: list[float]
-    train_error: list[float]
-    test_loss: list[float]
-    test_error: list[float]
-    lr: list[float]
-    seconds: list[float]
-    images_per_second: list[float]
+    train_loss: list[float] | None = Field(description=LEFT_OUT)
+    train_error: list[float] | None = Field(description=LEFT_OUT)
+    test_loss: list[float] | None = Field(description=LEFT_OUT)
+    test_error: list[float] | None = Field(description=LEFT_OUT)
+    lr: list[float] | None = Field(description=LEFT_OUT)
+    seconds: list[float] | None = Field(description=LEFT_OUT)
+    images_per_second: list[float] | None = Field(description=LEFT_OUT)
     val_loss: list[float] | None = Field(None, description="on the held-out training images; null for a run "
                                          "without a validation split (dataset.validation 0)")
     val_error: list[float] | None = Field(None, description="percent, like test_error; null for a run without "
                                           "a validation split")
-    wall_seconds: list[float] = Field(description="cumulative training time at the end of each epoch")
+    wall_seconds: list[float] | None = Field(
+        description="cumulative training time at the end of each epoch; " + LEFT_OUT)
     total_epochs: int = Field(description="epochs recorded (before any downsampling)")
     downsampled: bool = Field(False, description="true when max_points thinned the rows (extrema kept)")
 

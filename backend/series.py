@@ -173,10 +173,11 @@ def rounded(name: str, values: np.ndarray) -> np.ndarray:
 
 
 def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epoch: int = 0,
-                     max_points: int | None = None) -> list[dict]:
+                     max_points: int | None = None, only: Iterable[str] | None = None) -> list[dict]:
     """The `Metrics` answers of several runs (backend/schemas.py), as dicts of arrays for `dumps`: each run's
     epochs after `after_epoch`, wall-clock seconds from every epoch, thinned to about `max_points` rows; each
-    column rounded for all the runs at once (one numpy call per column, not one per run and column)."""
+    column rounded for all the runs at once (one numpy call per column, not one per run and column).
+    `only`: these metric columns, the others null (thinning keeps the same epochs whatever they are)."""
     out, kept = [], []
     for run in runs:
         own = columns[run.id]
@@ -197,7 +198,8 @@ def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epo
         out.append({"run_id": run.id, "status": run.status, "epochs": run.epochs,
                     "epoch": own["epoch"].astype(np.int64), "total_epochs": total,
                     "downsampled": len(own["epoch"]) < total})
-    for name in (*METRIC_FIELDS, *VALIDATION_FIELDS, "wall_seconds"):
+    wanted = (*METRIC_FIELDS, *VALIDATION_FIELDS, "wall_seconds")
+    for name in wanted if only is None else [name for name in wanted if name in set(only)]:
         having = [i for i, own in enumerate(kept) if name in own]
         if having:
             joined = rounded(name, np.concatenate([kept[i][name] for i in having]))

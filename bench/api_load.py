@@ -5,7 +5,8 @@
 2. Reading at scale: 1000 finished runs of 1800 epochs each (1.8M metric rows, bulk-loaded with their packed
    series), then, ours against the previous way (bench/previous_reads.py, a second API process on the same
    database): the server time of /api/compare for a table's 200 runs (40 cells x 5 seeds), with the columns
-   read on demand beside it; and p50 / p99 of the runs list (filtered and sorted), one run, a run's metrics
+   read on demand beside it, ours as a first read (not cached), a repeat read (cached) and a 304 revalidation;
+   and p50 / p99 of the runs list (filtered and sorted), one run, a run's metrics
    (thinned, and whole) and a live poll with 20 clients reading at once.
 3. The same /api/compare of 200 runs x 1800 epochs on SQLite.
 
@@ -174,36 +175,60 @@ def bulk_load(db_url: str, runs: int, epochs: int) -> list[int]:
     return list(range(first, first + runs))
 
 
-def server_ms(client: httpx.Client, path: str, params: dict) -> tuple[float, int, int]:
+def server_ms(client: httpx.Client, path: str, params: dict, headers: dict | None = None) -> tuple[float, int, int]:
     """Time to the answer's first byte (the server's work, gzip included, on localhost), bytes sent, and
     the JSON's size once decompressed."""
     started = time.perf_counter()
-    with client.stream("GET", path, params=params) as r:
+    with client.stream("GET", path, params=params, headers=headers) as r:
         first = time.perf_counter()
-        r.raise_for_status()
+        if r.status_code != 304:
+            r.raise_for_status()
         raw = b"".join(r.iter_raw())
     body = gzip.decompress(raw) if r.headers.get("content-encoding") == "gzip" else raw
     return (first - started) * 1000, len(raw), len(body)
 
 
-def compare_table(label: str, servers: dict[str, str], ids: list[int], repeats: int,
-                  max_points_list=(500, 1000)) -> None:
-    """/api/compare of the table's runs: ours against the previous way (and the columns read on demand)."""
+def compare_table(label: str, servers: dict[str, str], ids: list[int], repeats: int, db_url: str,
+                  max_points_list=(500, 1000), previous: bool = True) -> None:
+    """/api/compare of the table's runs: ours against the previous way (and the columns read on demand). Ours
+    keeps its answers (backend/read_cache.py): its first read is measured with one of the runs touched before
+    each sample (a new version: the whole answer built again, as after any change), then a repeat read (the
+    kept bytes), a revalidation (If-None-Match: 304), and the first read of the compare page's columns."""
     print(f"\n## /api/compare of {len(ids)} runs ({CELLS} cells x {SEEDS} seeds), {label}: server time "
           f"(first byte), median and max of {repeats}")
     print("| max_points | way | median ms | max ms | bytes sent (gzip) | JSON bytes |")
     print("|---|---|---|---|---|---|")
-    ways = [("previous (ORM rows, pure-Python thinning, pydantic, 17 digits, gzip 3)", "previous", "/api/compare"),
-            ("columns on demand (metrics rows, numpy thinning, rounded, orjson)", "previous", "/api/compare-on-demand"),
-            ("ours (packed series, numpy thinning, rounded, orjson, gzip 1)", "ours", "/api/compare")]
+    engine = create_engine(db_url)
+
+    def touch():  # a write that changes one run's version (migration 0010), not its answer
+        with engine.begin() as c:
+            c.execute(text("UPDATE runs SET notes = notes WHERE id = :id"), {"id": ids[0]})
+
+    ways = [("previous (ORM rows, pure-Python thinning, pydantic, 17 digits, gzip 3)", "previous", "/api/compare",
+             {}, None),
+            ("columns on demand (metrics rows, numpy thinning, rounded, orjson)", "previous", "/api/compare-on-demand",
+             {}, None),
+            ("ours, first read (packed series, numpy thinning, rounded, orjson, gzip 1; a run changed before "
+             "each: not cached)", "ours", "/api/compare", {}, touch),
+            ("ours, first read of the page's columns (columns=test_error&columns=wall_seconds; not cached)", "ours",
+             "/api/compare", {"columns": ["test_error", "wall_seconds"]}, touch),
+            ("ours, repeat read (cached bytes)", "ours", "/api/compare", {}, None),
+            ("ours, revalidation (If-None-Match: 304, no body)", "ours", "/api/compare", {}, "etag")]
     for max_points in max_points_list:
-        for name, server, path in ways:
+        for name, server, path, extra, before in ways if previous else ways[2:]:
+            params = {"ids": ids, "max_points": max_points, **extra}
             with httpx.Client(base_url=servers[server], timeout=120) as client:
-                server_ms(client, path, {"ids": ids, "max_points": max_points})  # warm the caches
-                samples = [server_ms(client, path, {"ids": ids, "max_points": max_points}) for _ in range(repeats)]
+                warm = client.get(path, params=params)  # warm the database's and the OS's caches
+                headers = {"If-None-Match": warm.headers["etag"]} if before == "etag" else {}
+                samples = []
+                for _ in range(repeats):
+                    if callable(before):
+                        before()
+                    samples.append(server_ms(client, path, params, headers))
             times = [s[0] for s in samples]
             print(f"| {max_points} | {name} | {statistics.median(times):.0f} | {max(times):.0f} | "
                   f"{samples[-1][1]:,} | {samples[-1][2]:,} |", flush=True)
+    engine.dispose()
 
 
 def concurrent_reads(servers: dict[str, str], ids: list[int], clients: int, per_client: int, epochs: int,
@@ -222,7 +247,8 @@ def concurrent_reads(servers: dict[str, str], ids: list[int], clients: int, per_
          {"after_epoch": epochs - 5}),
     ]
     mode = "closed loop, no pause" if not interval else f"each client every {interval * 1000:.0f} ms"
-    print(f"\n## Reads with {clients} concurrent clients, {per_client} requests each ({mode}), "
+    print(f"\n## Reads with {clients} concurrent clients, {per_client} requests each ({mode}; ours: repeat reads, "
+          f"each answered from the read cache after a key query), "
           f"{len(ids)} runs x {epochs} epochs in PostgreSQL")
     print("| request | way | p50 ms | p99 ms | max ms | req/s | JSON bytes |")
     print("|---|---|---|---|---|---|---|")
@@ -265,7 +291,8 @@ def reading(system: LiveSystem, db_url: str, runs: int, epochs: int, args) -> No
     previous.start_api(command=("bench/previous_reads.py",))
     try:
         servers = {"ours": system.url, "previous": previous.url}
-        compare_table(f"PostgreSQL ({runs} runs stored)", servers, ids[:args.compare_runs], args.compare_repeats)
+        compare_table(f"PostgreSQL ({runs} runs stored)", servers, ids[:args.compare_runs], args.compare_repeats,
+                      db_url, args.max_points, not args.skip_previous_compare)
         print(f"({load_average()})")
         for interval in args.intervals:
             concurrent_reads(servers, ids, args.clients, args.per_client, epochs, interval)
@@ -286,7 +313,8 @@ def sqlite_compare(runs: int, epochs: int, args) -> None:
             previous = LiveSystem(Path(home) / "previous", database_url=url)
             previous.start_api(command=("bench/previous_reads.py",))
             try:
-                compare_table("SQLite", {"ours": ours.url, "previous": previous.url}, ids, args.compare_repeats)
+                compare_table("SQLite", {"ours": ours.url, "previous": previous.url}, ids, args.compare_repeats, url,
+                              args.max_points, not args.skip_previous_compare)
                 print(f"({load_average()})")
             finally:
                 previous.stop()
@@ -305,6 +333,9 @@ def main() -> None:
     p.add_argument("--per-client", type=int, default=25, help="requests per client and read")
     p.add_argument("--intervals", type=float, nargs="+", default=[0.0, 0.2, 1.0],
                    help="seconds between a client's requests: 0 is a closed loop")
+    p.add_argument("--max-points", type=int, nargs="+", default=[500, 1000], help="/api/compare's max_points")
+    p.add_argument("--skip-previous-compare", action="store_true",
+                   help="/api/compare ours only (the previous way takes seconds per request)")
     p.add_argument("--skip-submission", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     args = p.parse_args()

@@ -12,7 +12,7 @@ from backend.db import downgrade, migrate
 from backend.models import Base
 
 TABLES = {"experiments", "runs", "run_tags", "metrics", "workers", "searches", "search_proposals", "nas_searches",
-          "nas_children", "metric_series"}
+          "nas_children", "metric_series", "run_version_counter"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -45,6 +45,16 @@ def test_zero_spread_gives_a_zero_width_interval_with_a_warning():
     assert "zero width" in s.note and "not that the mean is known exactly" in s.note
 
 
+def test_the_float_spread_is_statistics_stdev_and_exactly_zero_for_equal_values_whose_mean_rounds():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        xs = list(rng.uniform(0, 30, size=rng.integers(2, 10)))
+        assert summarize(xs).std == pytest.approx(statistics.stdev(xs), rel=1e-12)
+    # three 0.1s: their float mean is not 0.1, and x - mean would give a spread of about 1e-17
+    assert statistics.fmean([0.1] * 3) != 0.1
+    assert summarize([0.1] * 3).std == 0.0
+
+
 def test_runs_missing_the_metric_are_left_out_of_n_and_counted():
     s = summarize([3.0, None, 3.2, float("nan"), float("inf")])  # NaN and inf: a loss that diverged
     assert s.n == 2 and s.missing == 3 and s.mean == pytest.approx(3.1)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,9 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ... import run_rows, series, store
+from ... import read_cache, run_rows, series, store
 from ...datasets import run_download
 from ...db import session_scope
+from ...models import METRIC_FIELDS, VALIDATION_FIELDS
 from ...placement import waiting_reasons
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
@@ -39,14 +41,50 @@ class JSONBody(Response):
 
     @classmethod
     def of(cls, request: Request, payload) -> JSONBody:
-        body = series.dumps(payload)
-        if len(body) < 2048 or "gzip" not in request.headers.get("accept-encoding", ""):
-            return cls(body)
-        return cls(gzip.compress(body, 1, mtime=0),
-                   headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        body, encoding = _encoded(request, payload)
+        return cls(body, headers=_encoding_headers(encoding))
 
 
-@router.get("/runs", response_model=RunPage, response_class=JSONBody, summary="Runs, newest first, filterable")
+def _accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "")
+
+
+def _encoded(request: Request, payload) -> tuple[bytes, str | None]:
+    body = series.dumps(payload)
+    if len(body) < 2048 or not _accepts_gzip(request):
+        return body, None
+    return gzip.compress(body, 1, mtime=0), "gzip"
+
+
+def _encoding_headers(encoding: str | None) -> dict[str, str]:
+    return {"Content-Encoding": encoding, "Vary": "Accept-Encoding"} if encoding else {}
+
+
+def cached_answer(request: Request, key: tuple | None, build: Callable[[], object]) -> Response:
+    """The answer of a read whose content is fixed by `key` (backend/read_cache.py): 304 when the client has
+    it already (If-None-Match), else the bytes kept from an earlier read, else `build()`'s payload encoded and
+    kept. key None: an answer that depends on more than the key can say, built every time."""
+    if key is None:
+        return JSONBody.of(request, build())
+    key = (*key, _accepts_gzip(request))
+    tag = read_cache.etag(key)
+    headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if read_cache.matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    cache: read_cache.ReadCache = request.app.state.read_cache
+    kept = cache.get(key)
+    if kept is None:
+        kept = _encoded(request, build())
+        cache.put(key, *kept)
+    body, encoding = kept
+    return JSONBody(body, headers={**headers, **_encoding_headers(encoding)})
+
+
+_NOT_MODIFIED = {304: {"description": "the client's copy (If-None-Match: the ETag it was sent) is current"}}
+
+
+@router.get("/runs", response_model=RunPage, response_class=JSONBody, responses=_NOT_MODIFIED,
+            summary="Runs, newest first, filterable")
 def list_runs(request: Request,
               status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
               tag: Annotated[str | None, Query(max_length=64)] = None,
@@ -61,25 +99,47 @@ def list_runs(request: Request,
                   description="false: the active runs; true: only the archived ones; any: both")] = "false",
               order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> JSONBody:
+              offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> Response:
+    page = {"order": order, "limit": limit, "offset": offset}
+    filters = {"status": status, "tag": tag, "arch": arch, "method": method, "dataset": dataset,
+               "experiment_id": experiment_id, "spec_key_": spec_key, "ids": ids, "search_id": search,
+               "archived": {"false": False, "true": True, "any": None}[archived]}
     with read_session(request) as db:
-        runs, total = run_rows.find_run_dicts(
-            db, status=status, tag=tag, arch=arch, method=method, dataset=dataset, experiment_id=experiment_id,
-            spec_key_=spec_key, ids=ids, search_id=search,
-            archived={"false": False, "true": True, "any": None}[archived], order=order, limit=limit, offset=offset)
-    return JSONBody.of(request, {"total": total, "runs": runs})
+        total, versions = run_rows.page_versions(db, **page, **filters)
+
+        def build():
+            runs, total = run_rows.find_run_dicts(db, **page, **filters)
+            return {"total": total, "runs": runs}
+
+        key = ("runs", total, versions)  # the page's runs in order, each as it is now, and how many match
+        return cached_answer(request, key, build)
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, response_class=JSONBody,
-            responses={404: {"description": "no such run"}},
+            responses={404: {"description": "no such run"}, **_NOT_MODIFIED},
             summary="One run: spec, status, progress, best and last test error, timings, error text")
-def get_run(run_id: PathId, request: Request) -> JSONBody:
+def get_run(run_id: PathId, request: Request) -> Response:
     with read_session(request) as db:
-        out = run_rows.run_dict(db, run_id)
-        if out["status"] == "running" and not out["epochs_done"]:  # its worker may be fetching the dataset first
-            download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
-            out["download"] = download and download.model_dump(mode="json")
-    return JSONBody.of(request, out)
+        state = _run_state(db, run_id)
+
+        def build():
+            out = run_rows.run_dict(db, run_id)
+            if downloading:  # its worker may be fetching the dataset first
+                download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
+                out["download"] = download and download.model_dump(mode="json")
+            return out
+
+        version, run_status, epochs_done = state
+        downloading = run_status == "running" and not epochs_done
+        # A download's progress is the worker's news, not the run's: that answer is built each time.
+        return cached_answer(request, None if downloading else ("run", run_id, version), build)
+
+
+def _run_state(db, run_id: int) -> tuple:
+    state = run_rows.run_versions(db, [run_id]).get(run_id)
+    if state is None:
+        raise store.NotFound(f"run {run_id} not found")
+    return state
 
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunOut,
@@ -96,35 +156,55 @@ MaxPoints = Annotated[int | None, Query(ge=8, le=100_000, description="thin to a
                                       "each stretch's lowest and highest train, test and validation error")]
 
 
+# The metric columns of a Metrics answer that `columns=` can choose among (epoch always comes).
+MetricColumn = Literal[METRIC_FIELDS + VALIDATION_FIELDS + ("wall_seconds",)]
+
+
 @router.get("/runs/{run_id}/metrics", response_model=Metrics, response_class=JSONBody,
-            responses={404: {"description": "no such run"}},
+            responses={404: {"description": "no such run"}, **_NOT_MODIFIED},
             summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
 def get_metrics(run_id: PathId, request: Request, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-                max_points: MaxPoints = None) -> JSONBody:
+                max_points: MaxPoints = None) -> Response:
     with read_session(request) as db:
-        run = run_rows.run_facts(db, run_id)
-        columns = series.read_series(db, {run.id: run.epochs_done})[run.id]
-    return JSONBody.of(request, series.metrics_payload(run, columns, after_epoch=after_epoch,
-                                                        max_points=max_points))
+        version, _, _ = _run_state(db, run_id)
+
+        def build():
+            run = run_rows.run_facts(db, run_id)
+            columns = series.read_series(db, {run.id: run.epochs_done})[run.id]
+            return series.metrics_payload(run, columns, after_epoch=after_epoch, max_points=max_points)
+
+        return cached_answer(request, ("metrics", run_id, version, after_epoch, max_points), build)
 
 
 @router.get("/compare", response_model=Comparison, response_class=JSONBody,
-            responses={404: {"description": "no such run"}},
+            responses={404: {"description": "no such run"}, **_NOT_MODIFIED},
             summary="Several runs and their metrics in one request (for overlays)")
 def compare(request: Request, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
-            max_points: MaxPoints = 1000) -> JSONBody:
+            max_points: MaxPoints = 1000,
+            columns: Annotated[list[MetricColumn] | None, Query(
+                description="only these metric columns (the others null); epoch always comes. Thinning keeps "
+                            "the same epochs whatever the columns")] = None) -> Response:
     ids = list(dict.fromkeys(ids))
+    chosen = None if columns is None else tuple(sorted(set(columns)))
     with read_session(request) as db:
-        rows = {row.id: row for row in run_rows.find_run_rows(db, ids)}  # rows, not ORM objects: 200 at once
-        if missing := [i for i in ids if i not in rows]:
+        states = run_rows.run_versions(db, ids)
+        if missing := [i for i in ids if i not in states]:
             raise store.NotFound(f"run {missing[0]} not found")
-        runs = [rows[i] for i in ids]
-        columns = series.read_series(db, {i: rows[i].epochs_done for i in ids})
-        dicts = run_rows.run_dicts(db, runs)
-    groups = seed_groups(runs, columns)  # before thinning: statistics from every epoch
-    return JSONBody.of(request, {
-        "runs": dicts, "metrics": series.metrics_payloads(runs, columns, max_points=max_points),
-        "groups": [group.model_dump(mode="json") for group in groups]})
+
+        def build():
+            rows = {row.id: row for row in run_rows.find_run_rows(db, ids)}  # rows, not ORM objects: 200 at once
+            if gone := [i for i in ids if i not in rows]:  # deleted since the key was read
+                raise store.NotFound(f"run {gone[0]} not found")
+            runs = [rows[i] for i in ids]
+            data = series.read_series(db, {i: rows[i].epochs_done for i in ids})
+            dicts = run_rows.run_dicts(db, runs)
+            groups = seed_groups(runs, data)  # before thinning: statistics from every epoch
+            return {"runs": dicts, "metrics": series.metrics_payloads(runs, data, max_points=max_points,
+                                                                      only=chosen),
+                    "groups": [group.model_dump(mode="json") for group in groups]}
+
+        key = ("compare", max_points, chosen, tuple((i, states[i][0]) for i in ids))
+        return cached_answer(request, key, build)
 
 
 @router.get("/runs/{run_id}/seeds", response_model=SeedGroup, responses={404: {"description": "no such run"}},
