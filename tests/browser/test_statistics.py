@@ -86,7 +86,13 @@ def test_the_panels_numbers_and_svg_chart_come_with_the_chart_and_the_webgl_one_
     titles = page.locator("#compare-parallel-chart .pc-line title").all_text_contents()
     assert sorted(title.split("\n")[0] for title in titles) == ["lr 0.05 (2 seeds)", "lr 0.1 (2 seeds)"]
     assert all("n = 2; mean " in title and "95% interval [" in title for title in titles)
-    page.locator("#compare-parallel-chart .pc-line .pc-hit").first.hover()  # a line brought forward, others dimmed
+    # Hovering a line (the middle of its path) dims the other one.
+    page.locator("#compare-parallel-chart").scroll_into_view_if_needed()
+    x, y = page.locator("#compare-parallel-chart .pc-line .pc-hit").first.evaluate("""el => {
+        const p = el.getPointAtLength(el.getTotalLength() / 2), m = el.getScreenCTM();
+        return [p.x * m.a + p.y * m.c + m.e, p.x * m.b + p.y * m.d + m.f]; }""")
+    page.mouse.move(x, y)
+    expect(page.locator("#compare-parallel-chart .pc-line .pc-stroke").last).to_have_css("opacity", "0.2")
     interactive = page.locator("#compare-parallel-interactive")
     expect(interactive).not_to_have_attribute("data-lines", re.compile("."))
     page.get_by_text("Interactive parallel coordinates").click()  # scrolls to it and opens it
