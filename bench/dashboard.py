@@ -7,9 +7,15 @@ against the previous way, with the server thinning the curves to the page's sett
 It bulk-loads the runs with their packed series (bench/api_load.py's bulk_load: what record_epochs leaves),
 starts the API and, on the same database, the API with the previous read path (bench/previous_reads.py), and
 opens the compare page for all the runs in headless Chromium against each. Per "points per run" setting it
-prints the bytes of /api/compare (as sent, and the JSON's size), the server's time to the first byte, and the
-time from the click to the drawn chart (median of --repeat, plotly.js already loaded, as when a user comes
-from the runs list), plus one cold page load.
+prints the bytes of /api/compare (as sent, and the JSON's size), the server's time to the first byte, and,
+from the click (median of --repeat, plotly.js already loaded, as when a user comes from the runs list): the
+chart painted; the first viewport (1400x900) drawn, which is the chart unless the statistics panel starts in
+that viewport; the whole page drawn, the statistics panel's own charts included; and, separately, the
+interactive parallel coordinates (Plotly's WebGL `parcoords`, drawn only when a person opens them) from the
+click that opens them to drawn. Plus one cold page load.
+
+A third way, "webgl-panel", is our API with the dashboard's files of --webgl-panel-ref (the page before the
+statistics panel's parallel coordinates became SVG, which drew the WebGL ones with the panel).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SETTINGS = [("500", True), ("500", False), ("1000", True)]
 # The commit before issue 16 changed the read path (the previous way's dashboard files come from it).
 PREVIOUS_REF = "9d05b88"
+# The last commit whose compare page drew the WebGL parallel coordinates with the statistics panel.
+WEBGL_PANEL_REF = "b22c457"
 
 
 # ------------------------------------------------------------------------------------------ the data
@@ -51,25 +59,52 @@ def seed_database(url: str, runs: int, epochs: int) -> list[int]:
 # ------------------------------------------------------------------------------------------ the browser
 
 WAIT_FOR_CHART = """async ([hash]) => {
+    window.scrollTo(0, 0);
     performance.clearMarks();
+    performance.clearMeasures();
     const t0 = performance.now();
     location.hash = hash;
-    const chart = () => document.querySelector('#compare-chart[data-drawn]');
-    await new Promise((resolve) => { const check = () => (chart() ? resolve() : setTimeout(check, 5)); check(); });
-    // The page marks the chart painted (a frame after Plotly drew it), before it draws the statistics panel.
-    // (The previous page drew its statistics panel first and marks nothing: two frames after it, as measured before.)
-    const mark = performance.getEntriesByName('shakelab:compare-chart-painted').at(-1);
-    if (!mark) await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-    const painted = mark ? mark.startTime : performance.now();
-    // Then the statistics panel: its parallel coordinates (WebGL) when the groups differ in a spec field.
-    const parallel = () => document.getElementById('compare-parallel-chart');
-    await new Promise((resolve) => {
-        const check = () => (parallel().hidden || parallel().dataset.lines ? resolve() : setTimeout(check, 5));
+    const until = (test) => new Promise((resolve) => {
+        const check = () => (test() ? resolve() : setTimeout(check, 5));
         check();
     });
-    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));  // painted
+    const painted = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+    const mark = (name) => performance.getEntriesByName(name).at(-1);
+    await until(() => document.querySelector('#compare-chart[data-drawn]'));
+    // The page marks the chart painted (a frame after Plotly drew it), before it draws the statistics panel.
+    // (The previous page drew its statistics panel first and marks nothing: two frames after it, as measured before.)
+    const chartMark = mark('shakelab:compare-chart-painted');
+    if (!chartMark) await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    const chart = chartMark ? chartMark.startTime : performance.now();
+    // Then the statistics panel's charts: ours marks them drawn; on the earlier pages the last to draw is the
+    // parallel coordinates (WebGL), unless hidden (no spec field differs).
+    const interactive = document.getElementById('compare-parallel-interactive');
+    const parallel = document.getElementById('compare-parallel-chart');
+    if (interactive) await until(() => mark('shakelab:compare-panel-drawn'));
+    else await until(() => parallel.hidden || parallel.dataset.lines);
+    await painted();
+    const all = performance.now();
+    // The first viewport: the chart, or the whole page when the statistics panel starts inside it.
+    const panelTop = document.querySelector('.stats-panel').getBoundingClientRect().top;
+    const firstViewport = panelTop < innerHeight ? all : chart;
+    const svg = performance.getEntriesByName('shakelab:compare-parallel-svg').at(-1);
+    // The deferred chart: scrolled to, opened with a click, until drawn and painted.
+    let opened = null;
+    let webgl = null;
+    if (interactive && !parallel.hidden) {
+        interactive.closest('details').scrollIntoView();
+        await painted();
+        const t1 = performance.now();
+        interactive.closest('details').querySelector('summary').click();
+        await until(() => interactive.dataset.lines);
+        await painted();
+        opened = performance.now() - t1;
+        webgl = !interactive.textContent.includes('WebGL is not supported');
+    }
     const compare = performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/compare')).at(-1);
-    return {ms: painted - t0, all_ms: performance.now() - t0, bytes: compare.encodedBodySize,
+    return {ms: chart - t0, viewport_ms: firstViewport - t0, all_ms: all - t0, opened_ms: opened, webgl,
+            svg_ms: svg ? svg.duration : null, panel_in_viewport: panelTop < innerHeight,
+            bytes: compare.encodedBodySize,
             ttfb: compare.responseStart - compare.requestStart, download: compare.responseEnd - compare.responseStart};
 }"""
 
@@ -101,10 +136,19 @@ def measure(system: LiveSystem, ids: list[int], repeat: int) -> list[dict]:
             body = system.get("/api/compare", params={"ids": ids, "max_points": max_points}, timeout=300).content
             rows = page.evaluate("() => document.getElementById('compare-chart').data"
                                  ".reduce((n, t) => n + t.x.length, 0)")
+            opened = [t["opened_ms"] for t in timings if t["opened_ms"] is not None]
+            svg = [t["svg_ms"] for t in timings if t["svg_ms"] is not None]
+            if any(t["webgl"] is False for t in timings):
+                errors.append("the interactive parallel coordinates said 'WebGL is not supported'")
             results.append({
                 "json_bytes": len(body), "points": points, "grouped": grouped, "cold_ms": cold_ms,
                 "ms": statistics.median(t["ms"] for t in timings),
+                "viewport_ms": statistics.median(t["viewport_ms"] for t in timings),
                 "all_ms": statistics.median(t["all_ms"] for t in timings),
+                "all_ms_all": [round(t["all_ms"]) for t in timings],
+                "opened_ms": statistics.median(opened) if opened else None,
+                "svg_ms": statistics.median(svg) if svg else None,
+                "panel_in_viewport": any(t["panel_in_viewport"] for t in timings),
                 "ms_all": [round(t["ms"]) for t in timings], "bytes": timings[-1]["bytes"] or len(body),
                 "ttfb": statistics.median(t["ttfb"] for t in timings),
                 "download": statistics.median(t["download"] for t in timings), "plotted": rows, "errors": errors,
@@ -114,6 +158,30 @@ def measure(system: LiveSystem, ids: list[int], repeat: int) -> list[dict]:
     return results
 
 
+def frontend_of(ref: str, folder: Path) -> Path:
+    """The dashboard's files as they were at the git commit `ref`, extracted under `folder`."""
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", ref, "frontend"], cwd=ROOT, capture_output=True, check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(folder, filter="data")
+    return folder / "frontend"
+
+
+def serve_with_frontend(directory: str) -> int:
+    """Our API (as `python -m backend api` serves it) with the dashboard's files from `directory`."""
+    import uvicorn
+
+    from backend.api import Frontend, create_app
+    from backend.settings import get_settings
+
+    settings = get_settings()
+    app = create_app(settings)
+    for route in app.router.routes:
+        if getattr(route, "name", None) == "frontend":
+            route.app = Frontend(directory=directory, html=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=CELLS * SEEDS)
@@ -121,10 +189,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="measured opens per setting (median printed)")
     parser.add_argument("--database-url", help="an empty PostgreSQL database, say; default: SQLite in a temporary "
                         "folder")
-    parser.add_argument("--ways", default="previous,ours")
+    parser.add_argument("--ways", default="previous,webgl-panel,ours")
     parser.add_argument("--previous-ref", default=PREVIOUS_REF, help="the git commit whose frontend/ the previous "
                         "way serves (default: the last one before issue 16's reads)")
+    parser.add_argument("--webgl-panel-ref", default=WEBGL_PANEL_REF, help="the git commit whose frontend/ the "
+                        "webgl-panel way serves with our API (default: the last one whose statistics panel drew the "
+                        "WebGL parallel coordinates)")
+    parser.add_argument("--serve-frontend", metavar="DIR", help=argparse.SUPPRESS)  # the webgl-panel way's server
     args = parser.parse_args()
+    if args.serve_frontend:
+        return serve_with_frontend(args.serve_frontend)
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="shakelab-bench-") as home:
@@ -133,17 +207,18 @@ def main() -> int:
         ids = seed_database(url, args.runs, args.epochs)
         print(f"seeded {len(ids)} runs x {args.epochs} epochs into {url.split('@')[-1]} "
               f"in {time.perf_counter() - start:.1f} s", flush=True)
-        previous_frontend = Path(home) / "previous-frontend"
-        previous_frontend.mkdir()
-        archive = subprocess.run(["git", "archive", args.previous_ref, "frontend"], cwd=ROOT, capture_output=True,
-                                 check=True).stdout
-        tarfile.open(fileobj=io.BytesIO(archive)).extractall(previous_frontend, filter="data")
+        frontends = {way: frontend_of(ref, Path(home) / f"{way}-frontend")
+                     for way, ref in (("previous", args.previous_ref), ("webgl-panel", args.webgl_panel_ref))}
         for way in args.ways.split(","):
             env = {"OMP_NUM_THREADS": "1"}
+            command = {}
             if way == "previous":
-                env["SHAKELAB_PREVIOUS_FRONTEND"] = str(previous_frontend / "frontend")
+                env["SHAKELAB_PREVIOUS_FRONTEND"] = str(frontends[way])
+                command = {"command": ("bench/previous_reads.py",)}
+            elif way == "webgl-panel":
+                command = {"command": ("bench/dashboard.py", "--serve-frontend", str(frontends[way]))}
             system = LiveSystem(Path(home) / way, database_url=url, env=env)
-            system.start_api(**({"command": ("bench/previous_reads.py",)} if way == "previous" else {}))
+            system.start_api(**command)
             try:
                 results[way] = measure(system, ids, args.repeat)
             finally:
@@ -155,16 +230,20 @@ def main() -> int:
     print(f"compare page, {args.runs} runs x {args.epochs} epochs, {args.runs // SEEDS} seed groups; "
           f"median of {args.repeat} opens\n")
     print("| points per run | seeds | way | curve points plotted | /api/compare bytes sent | JSON bytes "
-          "| server (TTFB) ms | download ms | click to chart ms | with statistics panel ms | cold page load ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| server (TTFB) ms | download ms | click to chart ms | first viewport drawn ms | whole page drawn ms "
+          "| SVG parallel coordinates ms | interactive (WebGL) parallel coordinates, open to drawn ms "
+          "| cold page load ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (points, grouped) in enumerate(SETTINGS):
         for way, rows in results.items():
             r = rows[i]
             label = "every epoch (no thinning)" if points == "all" else f"{points} (thinned, extrema kept)"
             seeds = f"grouped ({args.runs // SEEDS} bands)" if grouped else f"{args.runs} separate curves"
+            optional = [f"{r[k]:.0f}" if r[k] is not None else "-" for k in ("svg_ms", "opened_ms")]
             print(f"| {label} | {seeds} | {way} | {r['plotted']:,} | {r['bytes']:,} | {r['json_bytes']:,} "
-                  f"| {r['ttfb']:.0f} | {r['download']:.0f} | {r['ms']:.0f} {r['ms_all']} | {r['all_ms']:.0f} "
-                  f"| {r['cold_ms']:.0f} |")
+                  f"| {r['ttfb']:.0f} | {r['download']:.0f} | {r['ms']:.0f} {r['ms_all']} | {r['viewport_ms']:.0f}"
+                  f"{' (panel in view)' if r['panel_in_viewport'] else ''} | {r['all_ms']:.0f} {r['all_ms_all']} "
+                  f"| {optional[0]} | {optional[1]} | {r['cold_ms']:.0f} |")
     errors = [e for rows in results.values() for r in rows for e in r["errors"]]
     if errors:
         print("\nconsole errors:", *errors, sep="\n  ")

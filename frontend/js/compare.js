@@ -256,8 +256,8 @@ class ComparePage {
     layout.uirevision = `${this.options.metric}|${this.options.x}|${this.options.log}`; // keep the user's zoom across live updates
     await Plotly.react(this.chart, traces, layout, PLOT_CONFIG);
     this.chartNote.textContent = this.note(series);
-    // The chart on screen first (the next frame paints it), then the statistics panel below it, whose charts
-    // (the parallel coordinates are WebGL: 0.9 s for a 40-cell table in a GPU-less browser) would hold it up.
+    // The chart on screen first (the next frame paints it), then the statistics panel below it (its numbers and
+    // SVG parallel coordinates in this task, its Plotly scatter next; the WebGL parallel coordinates only when opened).
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     performance.mark("shakelab:compare-chart-painted"); // for the benchmark
     this.chart.dataset.drawn = String(Number(this.chart.dataset.drawn || 0) + 1); // for tests and the benchmark

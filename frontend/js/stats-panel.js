@@ -2,6 +2,8 @@
 // epoch, and labelled, the best), one point per setting with its interval against a differing spec field,
 // two groups tested against each other (Welch's t-test and a rank test, with the server's verdict), and how
 // many seeds a difference needs. The figures come from the server (backend/stats.py); this only shows them.
+// Every differing field at once is a parallel-coordinates chart drawn as SVG (a few ms); Plotly's interactive
+// one (brushing, axes to reorder) is WebGL, a second in a browser without a GPU, so it draws only when opened.
 
 import { api } from "./api.js";
 import { baseLayout, loadPlotly, PLOT_CONFIG } from "./charts.js";
@@ -9,6 +11,7 @@ import { clear, download, errorBox, h, uniqueId } from "./dom.js";
 import { DASH, fixed, specValue } from "./format.js";
 import { fieldLabel } from "./labels.js";
 import { toCsv } from "./series.js";
+import { categoricalAxis, drawParallelSvg, numericAxis, shortNumber } from "./parallel-svg.js";
 import { getPath } from "./spec-paths.js";
 
 const CONFIDENCE_NOTE = "95% interval: the mean ± Student's t (n − 1 degrees of freedom) × the standard error; n = 1 has none.";
@@ -19,12 +22,18 @@ export function statsPanel() {
   const intervals = h("div");
   const plotBox = h("div", { class: "chart", id: "compare-setting-chart", attrs: { role: "img", "aria-label": "One point per setting with its 95% interval" } });
   const plotHead = h("div");
-  const parallelBox = h("div", { class: "chart", id: "compare-parallel-chart", attrs: { role: "img", "aria-label": "Parallel coordinates: one line per setting, its differing fields against its mean and interval" } });
+  const parallelBox = h("div", { class: "chart parallel-chart", id: "compare-parallel-chart", attrs: { role: "img", "aria-label": "Parallel coordinates: one line per setting, its differing fields against its mean and interval" } });
+  const parallelNote = h("p", { class: "hint" });
+  const interactiveBox = h("div", { class: "chart", id: "compare-parallel-interactive" });
+  const interactive = h("details", { class: "parallel-interactive", onToggle: () => { if (interactive.open) drawInteractive(); } },
+    h("summary", { text: "Interactive parallel coordinates: filter on the axes, reorder them (WebGL; about a second to draw without a GPU)" }),
+    interactiveBox);
+  const parallel = h("div", { class: "parallel" }, parallelBox, parallelNote, interactive);
   const twoGroups = h("div");
   const planner = h("div");
   const node = h("section", { class: "stats-panel", attrs: { "aria-label": "Statistics over seeds" } },
     h("h2", { text: "Statistics over seeds" }), intervals,
-    h("h3", { text: "One point per setting" }), plotHead, plotBox, parallelBox,
+    h("h3", { text: "One point per setting" }), plotHead, plotBox, parallel,
     h("h3", { text: "Two groups" }), twoGroups,
     h("h3", { text: "How many seeds?" }), planner);
   let context = null;
@@ -43,10 +52,15 @@ export function statsPanel() {
     context = { rows, metric, metricLabel, differing };
     state.rows = rows;
     drawIntervals();
-    drawSettingPlot();
     drawParallel();
     drawTwoGroups();
     if (!planner.childElementCount) drawPlanner();
+    const drawn = drawSettingPlot().then(() => {
+      performance.mark("shakelab:compare-panel-drawn"); // for the benchmark: every chart the panel shows by itself
+      node.dataset.drawn = String(Number(node.dataset.drawn || 0) + 1);
+    });
+    if (interactive.open) drawInteractive();
+    return drawn;
   }
 
   function drawIntervals() {
@@ -120,14 +134,48 @@ export function statsPanel() {
     plotBox.dataset.points = String(withStats.length);
   }
 
-  /** Every differing field at once: one line per setting with results, ending in its n, mean and interval. */
-  async function drawParallel() {
-    const { rows, differing, metricLabel } = context;
+  /** The settings with results and the differing fields they have; null when there is nothing to draw. */
+  function parallelData() {
+    const { rows, differing } = context;
     const withStats = rows.filter((r) => r.stats?.last);
     const fields = differing.filter((p) => withStats.some((r) => getPath(r.runs[0].spec, p) !== undefined));
-    parallelBox.hidden = withStats.length < 2 || !fields.length;
-    if (parallelBox.hidden) return;
-    const last = withStats.map((r) => r.stats.last);
+    return withStats.length < 2 || !fields.length ? null : { withStats, fields, last: withStats.map((r) => r.stats.last) };
+  }
+
+  /** Every differing field at once: one line per setting with results, ending in its n, mean and interval. */
+  function drawParallel() {
+    const started = performance.now();
+    const data = parallelData();
+    parallel.hidden = !data;
+    if (!data) return;
+    const { withStats, fields, last } = data;
+    const { metricLabel } = context;
+    const axes = fields.map((path) => {
+      const values = withStats.map((r) => getPath(r.runs[0].spec, path));
+      if (values.every((v) => typeof v === "number")) return numericAxis(fieldLabel(path), values, (v) => specValue(v));
+      const names = [...new Set(values.map((v) => specValue(v)))];
+      return categoricalAxis(fieldLabel(path), values.map((v) => names.indexOf(specValue(v))), names);
+    });
+    const means = last.map((st) => st.mean);
+    const halves = last.map((st) => (st.ci95 ? (st.ci95[1] - st.ci95[0]) / 2 : 0));
+    axes.push(numericAxis("seeds (n)", last.map((st) => st.n)), numericAxis(`${metricLabel}, mean`, means),
+      numericAxis("± 95% CI", halves));
+    const lines = withStats.map((r, i) => ({
+      title: [r.label, ...fields.map((p) => `${fieldLabel(p)}: ${specValue(getPath(r.runs[0].spec, p))}`),
+        `n = ${last[i].n}; mean ${fixed(means[i], 3)}; 95% interval ${intervalText(last[i])}`].join("\n"),
+    }));
+    drawParallelSvg(parallelBox, { axes, lines, colorValues: means, colorLabel: "mean", format: shortNumber });
+    parallelBox.dataset.lines = String(withStats.length);
+    clear(parallelNote, "One line per setting, coloured by its mean (darkest lowest); hover a line for its values.");
+    performance.measure("shakelab:compare-parallel-svg", { start: started }); // for the benchmark
+  }
+
+  /** Plotly's parcoords of the same lines: brushing an axis filters them, axes can be dragged. WebGL. */
+  async function drawInteractive() {
+    const data = parallelData();
+    if (!data) return;
+    const { withStats, fields, last } = data;
+    const { metricLabel } = context;
     const dimensions = fields.map((path) => {
       const values = withStats.map((r) => getPath(r.runs[0].spec, path));
       if (values.every((v) => typeof v === "number")) return { label: fieldLabel(path), values };
@@ -139,12 +187,13 @@ export function statsPanel() {
       { label: `${metricLabel}, mean`, values: last.map((st) => st.mean) },
       { label: "± 95% CI", values: last.map((st) => (st.ci95 ? (st.ci95[1] - st.ci95[0]) / 2 : 0)) });
     const trace = { type: "parcoords", dimensions,
-      line: { color: last.map((st) => st.mean), colorscale: "Viridis", reversescale: true, showscale: true } };
+      line: { color: last.map((st) => st.mean), colorscale: "Viridis", showscale: true } };
     const layout = baseLayout({ legend: false });
     layout.margin = { l: 60, r: 40, t: 50, b: 30 };
     const Plotly = await loadPlotly();
-    await Plotly.react(parallelBox, [trace], layout, PLOT_CONFIG);
-    parallelBox.dataset.lines = String(withStats.length);
+    await Plotly.react(interactiveBox, [trace], layout, PLOT_CONFIG);
+    interactiveBox.dataset.lines = String(withStats.length);
+    performance.mark("shakelab:compare-parallel-interactive-drawn"); // for the benchmark
   }
 
   function drawTwoGroups() {

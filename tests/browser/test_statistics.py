@@ -51,7 +51,9 @@ def test_compare_shows_each_groups_interval_and_tests_two_groups(page, live):
     expect(chart).to_have_attribute("data-points", "2", timeout=20_000)  # one point a setting, not a run
     parallel = page.locator("#compare-parallel-chart")
     expect(parallel).to_have_attribute("data-lines", "2", timeout=20_000)  # parallel coordinates: a line a setting
-    assert "seeds (n)" in parallel.evaluate("el => el.data[0].dimensions.map((d) => d.label).join('|')")
+    expect(parallel.locator(".pc-line")).to_have_count(2)
+    expect(parallel.locator(".pc-axis-label")).to_contain_text(["Learning rate", "seeds (n)", "Test error (%), mean",
+                                                                "± 95% CI"])
     page.get_by_role("button", name="Test the difference").click()
     verdict = page.locator(".verdict")
     expect(verdict).to_contain_text("n = 2 and 2")
@@ -61,6 +63,42 @@ def test_compare_shows_each_groups_interval_and_tests_two_groups(page, live):
     expect(page.locator(".plan-sentence")).to_contain_text(
         re.compile(r"^to tell 0\.5 apart at σ [\d.]+ you need \d+ seeds a group"))
     page.snap("compare-statistics")
+
+
+def test_the_panels_numbers_and_svg_chart_come_with_the_chart_and_the_webgl_one_when_opened(page, live):
+    """The statistics panel is drawn in the same task as the chart's end: its intervals and its SVG parallel
+    coordinates are there as soon as the chart is; Plotly's WebGL parcoords (a second without a GPU) is drawn
+    only when a person opens it."""
+    runs = [*create_seeds(live, "lr 0.1", tiny_spec(), [0, 1]),
+            *create_seeds(live, "lr 0.05", tiny_spec(optim={"lr": 0.05}), [0, 1])]
+    finished(live, *runs)
+    page.goto(f"/#/compare?ids={','.join(str(r['id']) for r in runs)}")
+    page.wait_for_selector("#compare-chart[data-drawn]")
+    at_once = page.evaluate("""() => ({
+        rows: document.querySelectorAll('.interval-table tbody tr').length,
+        intervals: [...document.querySelectorAll('.interval-table td.interval')].map((td) => td.textContent),
+        lines: document.getElementById('compare-parallel-chart').dataset.lines,
+        paths: document.querySelectorAll('#compare-parallel-chart .pc-line').length,
+        interactive: document.getElementById('compare-parallel-interactive').childElementCount,
+    })""")
+    assert at_once["rows"] == 2 and all(re.fullmatch(r"\[-?[\d.]+, -?[\d.]+\]", i) for i in at_once["intervals"])
+    assert (at_once["lines"], at_once["paths"], at_once["interactive"]) == ("2", 2, 0)
+    titles = page.locator("#compare-parallel-chart .pc-line title").all_text_contents()
+    assert sorted(title.split("\n")[0] for title in titles) == ["lr 0.05 (2 seeds)", "lr 0.1 (2 seeds)"]
+    assert all("n = 2; mean " in title and "95% interval [" in title for title in titles)
+    # Hovering a line (the middle of its path) dims the other one.
+    page.locator("#compare-parallel-chart").scroll_into_view_if_needed()
+    x, y = page.locator("#compare-parallel-chart .pc-line .pc-hit").first.evaluate("""el => {
+        const p = el.getPointAtLength(el.getTotalLength() / 2), m = el.getScreenCTM();
+        return [p.x * m.a + p.y * m.c + m.e, p.x * m.b + p.y * m.d + m.f]; }""")
+    page.mouse.move(x, y)
+    expect(page.locator("#compare-parallel-chart .pc-line .pc-stroke").last).to_have_css("opacity", "0.2")
+    interactive = page.locator("#compare-parallel-interactive")
+    expect(interactive).not_to_have_attribute("data-lines", re.compile("."))
+    page.get_by_text("Interactive parallel coordinates").click()  # scrolls to it and opens it
+    expect(interactive).to_have_attribute("data-lines", "2", timeout=20_000)
+    assert interactive.evaluate("el => el.data[0].type") == "parcoords"
+    assert "seeds (n)" in interactive.evaluate("el => el.data[0].dimensions.map((d) => d.label).join('|')")
 
 
 def test_the_parallel_coordinates_draw_with_webgl_under_the_servers_content_security_policy(browser, live,
@@ -76,8 +114,12 @@ def test_the_parallel_coordinates_draw_with_webgl_under_the_servers_content_secu
         watch = ConsoleWatch(page)
         assert page.evaluate("() => !!document.createElement('canvas').getContext('webgl')")
         page.goto(f"/#/compare?ids={','.join(str(r['id']) for r in runs)}")
-        parallel = page.locator("#compare-parallel-chart")
+        # A fresh browser: plotly.js (4.8 MB) fetched and parsed before the chart, then the panel; slow on busy cores.
+        expect(page.locator("#compare-parallel-chart")).to_have_attribute("data-lines", "2", timeout=60_000)
+        page.get_by_text("Interactive parallel coordinates").click()  # Plotly's, drawn when opened
+        parallel = page.locator("#compare-parallel-interactive")
         expect(parallel).to_have_attribute("data-lines", "2", timeout=20_000)
+        assert "seeds (n)" in parallel.evaluate("el => el.data[0].dimensions.map((d) => d.label).join('|')")
         expect(parallel).not_to_contain_text("WebGL is not supported")
         expect(parallel.locator("canvas").first).to_be_attached()
         parallel.scroll_into_view_if_needed()
