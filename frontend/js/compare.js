@@ -59,9 +59,16 @@ class ComparePage {
     return () => this.poller?.stop();
   }
 
-  async fetch() {
+  /** The metric columns the page draws: the chosen metric, test and validation error (the table's best epoch)
+   * and wall time (the time axis). The others come only for the CSV: a third of the answer to build and send. */
+  shownColumns() {
+    return [...new Set([this.options.metric, "test_error", "val_error", "wall_seconds"])];
+  }
+
+  async fetch(columns = this.shownColumns()) {
     const points = this.options.points === "all" ? ALL_POINTS : Number(this.options.points);
-    const data = await api.compare(this.ids, points, { signal: this.ctx.signal });
+    const data = await api.compare(this.ids, points, { signal: this.ctx.signal }, columns);
+    data.columns = columns; // null: every column
     data.metricsById = new Map(data.metrics.map((m) => [m.run_id, m]));
     return data;
   }
@@ -99,15 +106,22 @@ class ComparePage {
 
   async refresh() {
     try {
-      this.data = await this.fetch();
+      const data = await this.fetch();
+      // An answer asked for before the metric changed lacks its column: the newer request draws.
+      if (!hasColumn(data, this.options.metric)) return this.anyActive();
+      this.data = data;
       clear(this.problem);
       await this.draw();
       return this.anyActive();
     } catch (error) {
       if (isAbort(error)) return false;
-      clear(this.problem, h("p", { class: "alert alert-warn", text: `Live updates paused: ${error.message}` }));
+      this.warn(error, "Live updates paused");
       return true;
     }
+  }
+
+  warn(error, what) {
+    if (!isAbort(error)) clear(this.problem, h("p", { class: "alert alert-warn", text: `${what}: ${error.message}` }));
   }
 
   anyActive() {
@@ -121,7 +135,7 @@ class ComparePage {
       log: o.log ? "1" : "", group: o.group ? "" : "0", band: o.band === "std" ? "std" : "", smooth: o.smoothing || "",
       points: o.points === "500" ? "" : o.points });
     this.syncControls();
-    if (refetch) this.refresh();
+    if (refetch || key === "metric") this.refresh();
     else this.draw();
   }
 
@@ -147,7 +161,7 @@ class ComparePage {
         h("div", { class: "actions" },
           h("a", { class: "button", href: addSetting, text: "Add a setting…", title: "Launch a changed copy of the first run; its runs join this comparison" }),
           h("button", { type: "button", class: "button", text: "Download PNG", onClick: () => this.downloadPng() }),
-          h("button", { type: "button", class: "button", text: "Download CSV", onClick: () => this.downloadCsv() }))),
+          h("button", { type: "button", class: "button", text: "Download CSV", onClick: () => this.downloadCsv().catch((error) => this.warn(error, "The CSV could not be made")) }))),
       missing,
       this.problem,
       h("div", { class: "card" }, this.controls, this.noEpochs, this.chart, this.chartNote),
@@ -213,29 +227,36 @@ class ComparePage {
 
   // ------------------------------------------------------------------------------------ the chart
 
-  currentSeries() {
-    const { runs, metricsById, groups } = this.data;
-    const series = seriesOf(runs, metricsById, { group: this.options.group, groups });
+  currentSeries(data = this.data, o = this.options) {
+    const { runs, metricsById, groups } = data;
+    const series = seriesOf(runs, metricsById, { group: o.group, groups });
     const differing = differingPaths(runs.map((r) => r.spec), { ignore: ["seed"] }); // seeds have their own column
     series.forEach((s, i) => {
       s.style = seriesStyle(i);
-      s.label = seriesLabel(s, differing, this.options.group);
+      s.label = seriesLabel(s, differing, o.group);
     });
     return { series, differing };
   }
 
+  /** Draws this.data with the options of this moment. A later draw supersedes this one at its next await, and
+   * a metric whose column has not arrived yet is left to the refresh that fetches it. */
   async draw() {
-    const { series, differing } = this.currentSeries();
-    const runs = this.data.runs;
+    const generation = this.drawGeneration = (this.drawGeneration || 0) + 1;
+    const stale = () => generation !== this.drawGeneration;
+    const data = this.data;
+    const o = { ...this.options };
+    if (!hasColumn(data, o.metric)) return;
+    const { series, differing } = this.currentSeries(data, o);
+    const runs = data.runs;
     const grouped = series.filter((s) => s.runs.length > 1).length;
     this.subtitle.textContent = `${runs.length} run${runs.length > 1 ? "s" : ""}`
       + (grouped ? ` in ${series.length} series (${grouped} seed group${grouped > 1 ? "s" : ""})` : "")
       + (this.anyActive() ? " · updating live" : "");
-    drawTable(this.table, series, differing, this.data.metricsById, this.options);
-    const drawStats = () => this.stats.update({ groups: this.data.groups, runs, series, differing, metric: this.options.metric,
-      metricLabel: METRICS.find(([k]) => k === this.options.metric)[1] });
+    drawTable(this.table, series, differing, data.metricsById, o);
+    const metricLabel = METRICS.find(([k]) => k === o.metric)[1];
+    const drawStats = () => this.stats.update({ groups: data.groups, runs, series, differing, metric: o.metric, metricLabel });
     // Before the first epoch: say so, rather than drawing empty axes; the chart appears with the first epoch.
-    const anyEpoch = this.data.metrics.some((m) => m.epoch.length);
+    const anyEpoch = data.metrics.some((m) => m.epoch.length);
     this.noEpochs.hidden = anyEpoch;
     this.chart.hidden = !anyEpoch;
     if (!anyEpoch) {
@@ -247,45 +268,28 @@ class ComparePage {
       return;
     }
     const Plotly = await loadPlotly();
-    const { traces, unit } = this.traces(series);
-    const metricLabel = METRICS.find(([k]) => k === this.options.metric)[1];
-    const layout = baseLayout({ xTitle: this.options.x === "time" ? `training time (${unit.name})` : "epoch", yTitle: metricLabel, logY: this.options.log });
+    if (stale()) return;
+    const { traces, unit } = this.traces(series, data, o);
+    const layout = baseLayout({ xTitle: o.x === "time" ? `training time (${unit.name})` : "epoch", yTitle: metricLabel, logY: o.log });
     layout.hovermode = series.length <= 8 ? "x unified" : "closest";
     layout.showlegend = series.length <= MAX_LEGEND;
     layout.margin.b = 56;
-    layout.uirevision = `${this.options.metric}|${this.options.x}|${this.options.log}`; // keep the user's zoom across live updates
+    layout.uirevision = `${o.metric}|${o.x}|${o.log}`; // keep the user's zoom across live updates
     await Plotly.react(this.chart, traces, layout, PLOT_CONFIG);
-    this.chartNote.textContent = this.note(series);
+    if (stale()) return;
+    this.chartNote.textContent = note(series, data, o);
     // The chart on screen first (the next frame paints it), then the statistics panel below it (its numbers and
     // SVG parallel coordinates in this task, its Plotly scatter next; the WebGL parallel coordinates only when opened).
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+    if (stale()) return;
     performance.mark("shakelab:compare-chart-painted"); // for the benchmark
     this.chart.dataset.drawn = String(Number(this.chart.dataset.drawn || 0) + 1); // for tests and the benchmark
     drawStats();
   }
 
-  note(series) {
-    const thinned = this.data.metrics.filter((m) => m.downsampled).length;
-    const parts = [];
-    if (thinned) parts.push(`${thinned} of ${this.data.metrics.length} runs thinned on the server to about ${this.options.points} points (each stretch's lowest and highest train and test error kept); choose "Every epoch" under Points for all.`);
-    if (this.options.smoothing) parts.push("Bold lines are smoothed; the faint lines under them are the raw values.");
-    if (series.some((s) => s.runs.length > 1)) {
-      parts.push(`Seed groups: mean over the counted runs (finished, each seed once), shaded ${this.options.band === "std" ? "±1 standard deviation" : "from the lowest to the highest seed"}.`);
-      if (series.some((s) => s.notCounted.size)) parts.push("Dotted lines: runs shown but not counted (unfinished, or a seed already counted).");
-    }
-    if (LOWER_IS_BETTER.has(this.options.metric)) {
-      parts.push(this.options.metric === "test_error"
-        ? "★ marks each curve's lowest point: an epoch picked by its test error, so optimistic; the table leads with the last epoch, as the papers report."
-        : "★ marks each curve's lowest point.");
-    }
-    if (series.length > MAX_LEGEND) parts.push("Colours and names are in the table below; hover a curve for its name.");
-    return parts.join(" ");
-  }
-
-  traces(series) {
-    const o = this.options;
+  traces(series, data, o) {
     const key = o.metric;
-    const maxWall = Math.max(1, ...this.data.metrics.map((m) => m.wall_seconds.at(-1) || 0));
+    const maxWall = Math.max(1, ...data.metrics.map((m) => m.wall_seconds.at(-1) || 0));
     const unit = maxWall > 7200 ? { name: "h", div: 3600 } : maxWall > 120 ? { name: "min", div: 60 } : { name: "s", div: 1 };
     const traces = [];
     const best = { x: [], y: [], color: [], text: [] };
@@ -349,8 +353,8 @@ class ComparePage {
   }
 
   /** One row per run and recorded (possibly thinned) epoch, every metric, plus the shown smoothing. */
-  downloadCsv() {
-    const { series } = this.currentSeries();
+  async downloadCsv() {
+    const { series } = this.currentSeries(await this.fetch(null));
     const key = this.options.metric;
     const columns = ["epoch", "wall_seconds", "train_loss", "train_error", "test_loss", "test_error", "lr", "images_per_second"];
     const smoothedColumn = this.options.smoothing ? [`${key}_smoothed_${this.options.smoothing}`] : [];
@@ -374,6 +378,28 @@ class ComparePage {
 }
 
 // ------------------------------------------------------------------------------------ pieces
+
+function note(series, data, o) {
+  const thinned = data.metrics.filter((m) => m.downsampled).length;
+  const parts = [];
+  if (thinned) parts.push(`${thinned} of ${data.metrics.length} runs thinned on the server to about ${o.points} points (each stretch's lowest and highest train and test error kept); choose "Every epoch" under Points for all.`);
+  if (o.smoothing) parts.push("Bold lines are smoothed; the faint lines under them are the raw values.");
+  if (series.some((s) => s.runs.length > 1)) {
+    parts.push(`Seed groups: mean over the counted runs (finished, each seed once), shaded ${o.band === "std" ? "±1 standard deviation" : "from the lowest to the highest seed"}.`);
+    if (series.some((s) => s.notCounted.size)) parts.push("Dotted lines: runs shown but not counted (unfinished, or a seed already counted).");
+  }
+  if (LOWER_IS_BETTER.has(o.metric)) {
+    parts.push(o.metric === "test_error"
+      ? "★ marks each curve's lowest point: an epoch picked by its test error, so optimistic; the table leads with the last epoch, as the papers report."
+      : "★ marks each curve's lowest point.");
+  }
+  if (series.length > MAX_LEGEND) parts.push("Colours and names are in the table below; hover a curve for its name.");
+  return parts.join(" ");
+}
+
+function hasColumn(data, key) {
+  return !data.columns || data.columns.includes(key);
+}
 
 function bandTraces(s, group, x, band, color) {
   const lower = band === "std" ? group.mean.map((v, i) => v - group.std[i]) : group.min;

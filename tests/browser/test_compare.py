@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -45,14 +46,27 @@ def test_compare_two_runs_picked_on_the_list(page, two_runs):
 
 def test_csv_export_holds_both_runs(page, two_runs):
     ids = [r["id"] for r in two_runs]
+    asked = []
+    page.on("request", lambda r: asked.append(parse_qs(urlsplit(r.url).query).get("columns"))
+            if urlsplit(r.url).path == "/api/compare" else None)
     page.goto(f"/#/compare?ids={ids[0]},{ids[1]}")
     expect(page.locator(".compare-table tbody tr")).to_have_count(2)
+    # the page asks for the columns it draws; the CSV for every one
+    assert asked == [["test_error", "val_error", "wall_seconds"]]
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename.endswith(".csv")
+    assert asked[-1] is None
     rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
     assert {int(r["run_id"]) for r in rows} == set(ids)
     assert len(rows) == 6 and {"epoch", "test_error", "train_error", "wall_seconds"} <= set(rows[0])
+    assert all(float(r["train_loss"]) > 0 and float(r["lr"]) > 0 for r in rows)
+    # another metric is fetched when chosen, and drawn
+    page.get_by_label("Metric").select_option("train_loss")
+    page.wait_for_function("() => { const c = document.getElementById('compare-chart');"
+                           " return c.layout?.uirevision?.startsWith('train_loss|')"
+                           " && c.data.filter(t => t.y?.length).every(t => t.y.every(v => typeof v === 'number')); }")
+    assert asked[-1] == ["train_loss", "test_error", "val_error", "wall_seconds"]
     with page.expect_download() as png:
         page.get_by_role("button", name="Download PNG").click()
     assert png.value.suggested_filename.endswith(".png")
