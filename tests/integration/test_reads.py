@@ -10,11 +10,11 @@ import random
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from backend import series
-from backend.db import session_scope
+from backend.db import migrate, session_scope
 from backend.models import Base, Metric, MetricSeries, Run
 from backend.schemas import RunOut
 from backend.store import claim_run, create_runs, finish_run, record_epochs, request_cancel, set_archived
@@ -159,6 +159,28 @@ def test_the_series_follows_the_recorded_epochs(platform):
     assert finish_run(platform.engine, run_id, token, "succeeded")
     assert platform.client.delete(f"/api/runs/{run_id}").status_code == 204
     assert platform.count(MetricSeries) == 0  # deleted with its run
+
+
+def test_the_series_is_stored_uncompressed_on_postgresql(postgres_url):
+    """Migration 0011: reading 200 pglz-compressed series spent 40 of its 90 ms decompressing them. (SQLite
+    never compresses.)"""
+    migrate(postgres_url)
+    engine = create_engine(postgres_url)
+    try:
+        with Session(engine) as session:
+            [run] = create_runs(session, [parse_spec(spec_of(300))])
+            run_id = run.id
+            session.commit()
+        token = claim_run(engine, run_id, worker="w", gpu=None)
+        assert record_epochs(engine, run_id, token, noisy_epochs(300, random.Random(6)))  # 24 kB: out of line
+        with engine.connect() as c:
+            storage = c.scalar(text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'metric_series'::regclass"
+                                    " AND attname = 'data'"))
+            compression, size = c.execute(text("SELECT pg_column_compression(data), pg_column_size(data) "
+                                               "FROM metric_series WHERE run_id = :id"), {"id": run_id}).one()
+    finally:
+        engine.dispose()
+    assert storage == "e" and compression is None and size == 300 * len(series.SERIES_COLUMNS) * 8
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
