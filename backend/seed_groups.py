@@ -8,6 +8,7 @@ finish counts (a re-run with the same seed replaces the earlier result rather th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -32,9 +33,8 @@ def _best_and_last(values) -> tuple[float, float] | None:
     missing; the float arrays of backend/series.py have NaN, so there a diverged run's NaN loss stays its last
     value (which the statistics count as missing) and the lowest is taken over the finite ones."""
     if isinstance(values, np.ndarray):
-        if not len(values) or np.isnan(values).all():
-            return None
-        return float(np.nanmin(values)), float(values[-1])
+        lowest = np.fmin.reduce(values) if len(values) else math.nan  # fmin passes over NaN: NaN only if all are
+        return None if math.isnan(lowest) else (float(lowest), float(values[-1]))
     present = [v for v in values or [] if v is not None]
     return (min(present), present[-1]) if present else None
 
