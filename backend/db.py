@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import Settings, get_settings
@@ -36,7 +39,32 @@ def make_engine(url: str) -> Engine:
 
         return engine
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection unused for this long is tested before it is handed out (a database restarted meanwhile
+# has closed it). SQLAlchemy's pool_pre_ping tests every checkout: a round trip and two autocommit switches,
+# a quarter of a cached read's CPU at 20 concurrent clients, for connections that were in use milliseconds ago.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy):
+        if time.monotonic() - record.info.get("idle_since", -math.inf) <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as error:  # the pool drops this connection and checks out another (three tries)
+            raise DisconnectionError(f"a pooled connection was closed: {error}") from error
 
 
 @lru_cache

@@ -31,6 +31,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -104,7 +105,7 @@ WAIT_FOR_CHART = """async ([hash]) => {
     const compare = performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/compare')).at(-1);
     return {ms: chart - t0, viewport_ms: firstViewport - t0, all_ms: all - t0, opened_ms: opened, webgl,
             svg_ms: svg ? svg.duration : null, panel_in_viewport: panelTop < innerHeight,
-            bytes: compare.encodedBodySize,
+            bytes: compare.encodedBodySize, url: compare.name,
             ttfb: compare.responseStart - compare.requestStart, download: compare.responseEnd - compare.responseStart};
 }"""
 
@@ -132,8 +133,8 @@ def measure(system: LiveSystem, ids: list[int], repeat: int) -> list[dict]:
                 page.wait_for_selector("tbody tr")
                 page.evaluate("() => performance.clearResourceTimings()")
                 timings.append(page.evaluate(WAIT_FOR_CHART, [hash_]))
-            max_points = 100000 if points == "all" else int(points)
-            body = system.get("/api/compare", params={"ids": ids, "max_points": max_points}, timeout=300).content
+            asked = urlsplit(timings[-1]["url"])  # the page's own request: its max_points and columns
+            body = system.get(f"{asked.path}?{asked.query}", timeout=300).content
             rows = page.evaluate("() => document.getElementById('compare-chart').data"
                                  ".reduce((n, t) => n + t.x.length, 0)")
             opened = [t["opened_ms"] for t in timings if t["opened_ms"] is not None]
