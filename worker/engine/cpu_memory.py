@@ -2,11 +2,11 @@
 
 A training step frees its activations and allocates them again the next step. glibc serves blocks above
 its mmap threshold (dynamic, at most 32 MiB) with fresh mmaps and gives them back on free, so every step
-the kernel maps and zeroes those pages again: on PyramidNet-20 at batch 128, 150,000-190,000 page faults a
+the kernel maps and zeroes those pages again: on PyramidNet-20 at batch 128, 150,000-260,000 page faults a
 step, and 1.2-2x the CPU time of a step without them (docs/benchmarks.md). Raising the mmap threshold (which
 also turns off its dynamic adjustment) and the trim threshold keeps those blocks in the heap, where the next
 steps reuse them after a few steps of settling. The cost: the process keeps its peak heap rather than giving
-it back between steps (peak RSS 10-25% higher there).
+it back between steps (peak RSS 10-40% higher there).
 
 Linux with glibc only; elsewhere (macOS, musl, Windows) this does nothing.
 """
