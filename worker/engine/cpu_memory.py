@@ -23,7 +23,7 @@ __all__ = ["keep_freed_memory_in_heap"]
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-# Blocks up to 1 GiB come from the heap, and up to 1 GiB of free memory stays at its top. glibc before 2.35
+# Blocks up to 1 GiB come from the heap, and up to 1 GiB of free memory stays at its top. Older glibc
 # refuses an mmap threshold above HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): then that is asked for instead.
 HEAP_BYTES = 1 << 30
 OLD_GLIBC_MAX_MMAP_THRESHOLD = 32 << 20
