@@ -17,6 +17,8 @@ Each measurement runs in its own subprocess, so its peak memory and its compilat
   channels_last, and on CUDA bf16 autocast;
 - ours-nchw: ours-eager with the default memory format (NCHW) instead of channels_last: what channels_last
   is worth;
+- ours-mmap: ours-eager with glibc's default malloc settings, which the engine changes on a CPU
+  (worker/engine/cpu_memory.py): what keeping freed activations in the heap is worth;
 - ours: the same with the engine's default, compile=None: torch.compile on CUDA (this is what a run gets);
   on a CPU, where the default is eager, this variant compiles (asked for with --variants or --compile);
 - ours-cudagraphs: compile_mode="reduce-overhead" (CUDA graphs), for nets whose kernel launches dominate.
@@ -95,9 +97,9 @@ MODELS = {
 }
 GPU_DEFAULT = "ss26-2x32d,ss26-2x96d,pyramidnet110,pyramidnet272,nasnet-6@768"
 CPU_DEFAULT = "ss8-2x16d,pyramidnet20"
-VARIANTS = ("reference", "ours-nchw", "ours-eager", "ours", "ours-cudagraphs")
+VARIANTS = ("reference", "ours-nchw", "ours-eager", "ours-mmap", "ours", "ours-cudagraphs")
 GPU_VARIANTS = "reference,ours-eager,ours,ours-cudagraphs"
-CPU_VARIANTS = "reference,ours-nchw,ours-eager"  # compiling on 2 cores takes minutes: ask for "ours" explicitly
+CPU_VARIANTS = "reference,ours-nchw,ours-eager,ours-mmap"  # compiling on 2 cores takes minutes: ask for "ours"
 
 # The issue's targets (on an H100; on a CPU, issue 16: the CPU default path at least 1.2x the reference for
 # every model of the CPU set): printed as PASS/FAIL lines, never asserted.
@@ -181,6 +183,18 @@ def _wait_at_barrier(directory: str, parties: int, timeout: float = 600.0) -> No
         time.sleep(0.002)
 
 
+def _usage() -> tuple[float, int]:
+    """This process's CPU seconds (user and system, all threads) and minor page faults so far."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_minflt
+
+
+def _per_step(before: tuple[float, int], steps: int) -> dict:
+    cpu, faults = (after - start for after, start in zip(_usage(), before, strict=True))
+    return {"cpu_seconds_per_step": cpu / steps, "page_faults_per_step": faults / steps}
+
+
 def _compile_stats() -> dict:
     try:  # dynamo's counters are internal; the figures are a diagnosis, not a contract
         from torch._dynamo.utils import counters
@@ -196,6 +210,7 @@ def _train_options(variant: str, device) -> dict:
     default = None if device.type == "cuda" else True
     return {"ours-eager": {"compile": False},
             "ours-nchw": {"compile": False, "channels_last": False},
+            "ours-mmap": {"compile": False},
             "ours": {"compile": default},
             "ours-cudagraphs": {"compile": default, "compile_mode": "reduce-overhead"}}[variant]
 
@@ -225,14 +240,19 @@ def measure_ours(name: str, variant: str, batch_size: int, steps: int, test_size
 
     def stop_counting_then_evaluate(*args, **kwargs):
         syncs.stop()  # the timed epoch's training part ends where its evaluation begins
+        if "usage" in result and "cpu_seconds_per_step" not in result:
+            result.update(_per_step(result.pop("usage"), steps))
         return evaluate(*args, **kwargs)
 
+    if variant == "ours-mmap":  # glibc's default malloc settings: freed activations mmapped again every step
+        training.keep_freed_memory_in_heap = lambda: False
     training._evaluate = stop_counting_then_evaluate
     training._save_atomically = timed(training._save_atomically, "checkpoint")
 
     def on_epoch(row: dict) -> None:
         if row["epoch"] != 1:
             return
+        result["usage"] = _usage()
         if barrier is not None:
             _wait_at_barrier(*barrier)
             result["wall_start"] = time.time()
@@ -252,7 +272,7 @@ def measure_ours(name: str, variant: str, batch_size: int, steps: int, test_size
         "images": images, "test_images": test_size,
         "syncs_per_step": None if syncs.count is None else syncs.count / steps,
     })
-    if variant not in ("ours-eager", "ours-nchw"):
+    if variant not in ("ours-eager", "ours-nchw", "ours-mmap"):
         result.update(_compile_stats())
     if device.type == "cuda":
         result["device"] = torch.cuda.get_device_name(device)
@@ -312,11 +332,12 @@ def measure_reference(name: str, batch_size: int, steps: int, warmup: int) -> di
     for i, (x, y) in enumerate(loader):
         if i == warmup:
             sync()
-            started = time.perf_counter()
+            started, usage = time.perf_counter(), _usage()
         step(x, y)
     sync()
     elapsed = time.perf_counter() - started
-    result = {"images_per_second": steps * batch_size / elapsed, "peak_mb": _peak_memory_mb(device)}
+    result = {"images_per_second": steps * batch_size / elapsed, "peak_mb": _peak_memory_mb(device),
+              **_per_step(usage, steps)}
     if device.type == "cuda":  # one more step, untimed, to count its host synchronisations
         syncs = HostSyncCounter()
         syncs.start()
@@ -328,50 +349,86 @@ def measure_reference(name: str, batch_size: int, steps: int, warmup: int) -> di
     return result
 
 
-INTERLEAVED = ("reference", "ours-nchw", "ours-eager")
+INTERLEAVED = ("reference", "ours-nchw", "ours-eager", "ours-mmap")
 
 
-def measure_interleaved(name: str, batch_size: int, rounds: int) -> dict:
-    """One training step (forward, loss, backward, SGD; no data path) of the reference's model and of ours,
-    NCHW and channels_last, the variants' steps taken in turn in one process: whatever else loads the machine
-    loads them alike, so their ratio holds where separate runs swing with the load. Seconds of each step."""
+def measure_interleaved(name: str, batch_size: int, rounds: int, timeout: float) -> dict:
+    """One training step (forward, loss, backward, SGD; no data path) of the reference's model and of ours
+    (NCHW, channels_last, channels_last with glibc's default malloc), the variants' steps taken in turn:
+    whatever else loads the machine loads them alike, so their ratio holds where separate runs swing with the
+    load. Each variant is a process of its own, since malloc's settings are per process; each step's seconds,
+    CPU seconds and page faults."""
+    command = [sys.executable, __file__, "--one", name, "--variant", "interleaved", "--batch-size", str(batch_size)]
+    errors = {v: tempfile.TemporaryFile("w+") for v in INTERLEAVED}
+    children = {v: subprocess.Popen([*command, "--step-variant", v], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=errors[v], text=True, start_new_session=True)
+                for v in INTERLEAVED}
+    deadline = time.monotonic() + timeout
+    samples: dict[str, dict[str, list]] = {key: {v: [] for v in INTERLEAVED}
+                                           for key in ("seconds", "cpu_seconds", "page_faults")}
+    try:
+        for i in range(rounds + 1):  # round 0 warms up
+            if time.monotonic() > deadline:
+                return {"error": f"stopped after {timeout:.0f} s (time budget)"}
+            for variant, child in children.items():
+                child.stdin.write("step\n")
+                child.stdin.flush()
+                line = child.stdout.readline()
+                if not line:
+                    child.wait()
+                    errors[variant].seek(0)
+                    lines = errors[variant].read().strip().splitlines()
+                    return {"error": f"{variant}: {lines[-1] if lines else f'exit code {child.returncode}'}"}
+                if i:
+                    for key, value in json.loads(line).items():
+                        samples[key][variant].append(value)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+    return samples
+
+
+def interleaved_steps(name: str, batch_size: int, variant: str) -> None:
+    """One variant of the interleaved comparison: a training step for each line read from stdin, its
+    seconds, CPU seconds and page faults printed as a line of JSON."""
     import torch
     import torch.nn.functional as F
     from reference_regularizers import use_reference_regularizers
 
+    from worker.engine.cpu_memory import keep_freed_memory_in_heap
     from worker.engine.models import build_model
 
+    if variant in ("ours-eager", "ours-nchw"):  # as worker.engine.train does on a CPU
+        keep_freed_memory_in_heap()
     spec = spec_for(name, batch_size, 1)
-    runs = {}
-    for variant in INTERLEAVED:
-        torch.manual_seed(0)
-        model = build_model(spec)
-        layout = torch.contiguous_format if variant != "ours-eager" else torch.channels_last
-        if variant == "reference":
-            model = use_reference_regularizers(model)
-        model = model.to(memory_format=layout).train()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
-        x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=layout)
-        runs[variant] = (model, optimizer, x, torch.randint(0, 10, (batch_size,)))
-    seconds: dict[str, list[float]] = {v: [] for v in INTERLEAVED}
-    for i in range(rounds + 1):  # round 0 warms up
-        for variant, (model, optimizer, x, y) in runs.items():
-            started = time.perf_counter()
-            output = model(x)
-            loss = F.cross_entropy(output[0] if isinstance(output, tuple) else output, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if i:
-                seconds[variant].append(time.perf_counter() - started)
-    return {"seconds": seconds}
+    torch.manual_seed(0)
+    model = build_model(spec)
+    layout = torch.channels_last if variant in ("ours-eager", "ours-mmap") else torch.contiguous_format
+    if variant == "reference":
+        model = use_reference_regularizers(model)
+    model = model.to(memory_format=layout).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=layout)
+    y = torch.randint(0, 10, (batch_size,))
+    for _ in sys.stdin:
+        started, usage = time.perf_counter(), _usage()
+        output = model(x)
+        loss = F.cross_entropy(output[0] if isinstance(output, tuple) else output, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seconds = time.perf_counter() - started
+        per_step = _per_step(usage, 1)
+        print(json.dumps({"seconds": seconds, "cpu_seconds": per_step["cpu_seconds_per_step"],
+                          "page_faults": per_step["page_faults_per_step"]}), flush=True)
 
 
 def run_one(args) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     if args.variant == "interleaved":
-        print(json.dumps(measure_interleaved(args.one, args.batch_size, args.steps)))
-        return
+        return interleaved_steps(args.one, args.batch_size, args.step_variant)
     if args.variant == "reference":
         result = measure_reference(args.one, args.batch_size, args.steps, args.warmup)
     else:
@@ -526,7 +583,7 @@ def main() -> None:
     p.add_argument("--replica-groups", help="replica groups per batch to time against one group (plain batch "
                    "norm), e.g. 2,4 (default: 2,4 on a GPU, 2 on a CPU; empty: none)")
     p.add_argument("--interleaved", type=int, help="rounds of the interleaved one-step comparison (reference, "
-                   "ours-nchw, ours-eager in turn in one process; default: 10 on a CPU, 0 on a GPU)")
+                   "ours-nchw, ours-eager, ours-mmap in turn, a process each; default: 10 on a CPU, 0 on a GPU)")
     p.add_argument("--budget", type=float, default=540.0,
                    help="seconds for the whole benchmark; later measurements are skipped (0: no limit)")
     p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not in the table")
@@ -536,6 +593,7 @@ def main() -> None:
     p.add_argument("--barrier", help=argparse.SUPPRESS)
     p.add_argument("--parties", type=int, help=argparse.SUPPRESS)
     p.add_argument("--groups", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--step-variant", help=argparse.SUPPRESS)
     p.add_argument("--processes", help="numbers of processes (torchrun ranks, one GPU each) to train one run "
                    "on, against one process with the same replica groups, e.g. 2,8 (default: the GPUs there are, "
                    "when more than one; on a CPU none: gloo ranks share its cores)")
@@ -609,7 +667,7 @@ def main() -> None:
             for k in [k for k in process_counts if b % k == 0]:
                 jobs += [job for job in (Job(shared_variant, n, b, k), Job(shared_variant, n, b, k, k))
                          if job not in jobs]
-    jobs += [Job(v, n, b) for v in ("ours-eager", "ours-nchw", "ours-cudagraphs") if v in variants
+    jobs += [Job(v, n, b) for v in ("ours-eager", "ours-mmap", "ours-nchw", "ours-cudagraphs") if v in variants
              for n in first for b in batch_sizes(n)]
     jobs += [Job(v, n, b) for n in later for b in batch_sizes(n) for v in variants]
 
@@ -649,9 +707,7 @@ def main() -> None:
                 timings.append((label + ": skipped (time budget)", 0.0))
                 continue
             started = time.monotonic()
-            job = Job("interleaved", name, b)
-            interleaved[job] = collect([launch(job, argparse.Namespace(**{**vars(args), "steps": rounds}))],
-                                       budget.left())[0]
+            interleaved[Job("interleaved", name, b)] = measure_interleaved(name, b, rounds, budget.left())
             timings.append((label, time.monotonic() - started))
             print(f"# {timings[-1][1]:6.1f} s  {label}", flush=True)
 
@@ -741,25 +797,40 @@ def print_report(names, variants, batch_sizes, results, flops, params, peak, sha
     print(f"\ntrain s: 50,000 images at the measured rate; eval s: the timed evaluation of {args.test_size} "
           f"test images, scaled to 10,000; checkpoint s: the checkpoint written after the epoch.")
 
+    usage_rows = [[name, batch_size, variant, f"{r['cpu_seconds_per_step']:.2f}", f"{r['page_faults_per_step']:,.0f}"]
+                  for name in names for batch_size in batch_sizes(name) for variant in variants
+                  for r in [results.get(Job(variant, name, batch_size), {})] if "page_faults_per_step" in r]
+    if usage_rows and not on_gpu:
+        print("\n## CPU time and page faults per training step, whole training\n")
+        print(markdown_table(["model", "batch", "variant", "CPU s/step", "page faults/step"], usage_rows))
+        print("\nThe measuring process's own (the reference's DataLoader workers are processes of their own): CPU "
+              "seconds of all its threads, user and system, and minor page faults (`getrusage`), over the timed "
+              "steps.")
+
     if interleaved:
-        print("\n## One training step, the variants in turn in one process\n")
+        print("\n## One training step, the variants in turn\n")
         rows = []
         for job, r in interleaved.items():
             if "error" in r:
-                rows.append([job.name, job.batch_size, "", r["error"], "", "", "", ""])
+                rows.append([job.name, job.batch_size, "", r["error"]] + [""] * 6)
                 continue
             median = {v: statistics.median(s) for v, s in r["seconds"].items()}
             for variant, s in r["seconds"].items():
                 rows.append([job.name, job.batch_size, variant, f"{1000 * median[variant]:.0f}",
                              f"{1000 * min(s):.0f}", f"{job.batch_size / median[variant]:.1f}",
                              f"{median['reference'] / median[variant]:.2f}",
-                             f"{min(r['seconds']['reference']) / min(s):.2f}"])
+                             f"{min(r['seconds']['reference']) / min(s):.2f}",
+                             f"{statistics.median(r['cpu_seconds'][variant]):.2f}",
+                             f"{statistics.median(r['page_faults'][variant]):,.0f}"])
         print(markdown_table(["model", "batch", "variant", "median ms/step", "min ms/step", "img/s (median)",
-                              "x ref (median)", "x ref (min)"], rows))
+                              "x ref (median)", "x ref (min)", "CPU s/step", "page faults/step"], rows))
         print("\nForward, loss, backward and SGD on one fixed batch, no data path: the reference's model with its "
-              "autograd.Function regularizers in NCHW, ours eager in NCHW and in channels_last, one step of each "
-              "in turn (`--interleaved` rounds after one to warm up), so that the load of a shared machine "
-              "falls on all three alike. The fastest step of each is the least disturbed by other work.")
+              "autograd.Function regularizers in NCHW, ours eager in NCHW, in channels_last, and in channels_last "
+              "with glibc's default malloc (ours-mmap), each in a process of its own (malloc's settings are per "
+              "process; the reference's and ours-mmap's are glibc's defaults), one step of each in turn "
+              "(`--interleaved` rounds after one to warm up), so that the load of a shared machine falls on all "
+              "alike. The fastest step of each is the least disturbed by other work; CPU s/step and page "
+              "faults/step are medians.")
 
     compile_rows = compile_break_even(names, batch_sizes, results)
     if compile_rows:

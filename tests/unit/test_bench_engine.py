@@ -37,11 +37,16 @@ def test_smallest_configuration_prints_every_table_with_its_columns():
     assert all(float(r[3]) > 0 and float(r[7]) > 0 for r in rows)
     assert rows[0][4] == "1.00"
 
+    header, rows = table(out, "CPU time and page faults per training step, whole training")
+    assert header == ["model", "batch", "variant", "CPU s/step", "page faults/step"]
+    assert [r[2] for r in rows] == ["reference", "ours-eager"] and all(float(r[3]) > 0 for r in rows)
+
     header, rows = table(out, "One training step, the variants in turn")
     assert header == ["model", "batch", "variant", "median ms/step", "min ms/step", "img/s (median)", "x ref (median)",
-                      "x ref (min)"]
-    assert [r[2] for r in rows] == ["reference", "ours-nchw", "ours-eager"] and rows[0][6:] == ["1.00", "1.00"]
-    assert all(float(r[3]) >= float(r[4]) > 0 for r in rows)
+                      "x ref (min)", "CPU s/step", "page faults/step"]
+    assert [r[2] for r in rows] == ["reference", "ours-nchw", "ours-eager", "ours-mmap"]
+    assert rows[0][6:8] == ["1.00", "1.00"]
+    assert all(float(r[3]) >= float(r[4]) > 0 and float(r[8]) > 0 for r in rows)
 
     header, rows = table(out, "Evaluation and checkpoint against training")
     assert header[:6] == ["model", "batch", "variant", "train s", "eval s", "checkpoint s"]

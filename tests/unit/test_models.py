@@ -266,8 +266,78 @@ def test_pyramid_block_adds_the_zero_padded_shortcut(stride, bottleneck, memory_
     shortcut = x2 if stride == 1 else F.avg_pool2d(x2, 2, stride, ceil_mode=True)
     expected = F.pad(shortcut, (0, 0, 0, 0, 0, y.shape[1] - 4)) + block.regularizer(block.branch(x2))
     (expected_grad,) = torch.autograd.grad(expected, x2, upstream)
-    assert y.shape[1] > 4 and torch.equal(y, expected)
+    assert y.shape[1] > 4
+    torch.testing.assert_close(y, expected)  # ShakeDrop's scaling is folded into the add: rounded once
     assert torch.allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+def _scales(level: str, shape, dtype=torch.float64):
+    """ShakeDrop-like forward and backward scales for a branch of `shape`, at `level`."""
+    from worker.engine.regularizers import _draw_shape
+    draw = _draw_shape(torch.empty(shape), level)
+    return torch.rand(draw, dtype=dtype) * 2 - 1, torch.rand(draw, dtype=dtype)
+
+
+@pytest.mark.parametrize("extra", [0, 3])
+@pytest.mark.parametrize("level", ["batch", "image", "channel", "pixel"])
+def test_folded_shakedrop_add_has_the_gradients_of_scaling_then_adding(extra, level):
+    from worker.engine.models.pyramidnet import _AddToFirstChannels
+    branch = torch.randn(3, 4 + extra, 5, 5, dtype=torch.float64, requires_grad=True)
+    shortcut = torch.randn(3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    forward_scale, backward_scale = _scales(level, branch.shape)
+    # One scale both ways is an ordinary function: its backward is its true Jacobian.
+    assert torch.autograd.gradcheck(lambda b, s: _AddToFirstChannels.apply(b, s, backward_scale, backward_scale),
+                                    (branch, shortcut))
+    # Two scales: the straight-through form's values and, bitwise, its gradients.
+    y = _AddToFirstChannels.apply(branch, shortcut, forward_scale, backward_scale)
+    straight = branch * backward_scale + (branch * (forward_scale - backward_scale)).detach()
+    expected = F.pad(shortcut, (0, 0, 0, 0, 0, extra)) + straight
+    upstream = torch.randn(y.shape, dtype=torch.float64)
+    grads = torch.autograd.grad(y, (branch, shortcut), upstream)
+    expected_grads = torch.autograd.grad(expected, (branch, shortcut), upstream)
+    torch.testing.assert_close(y, expected)
+    assert all(torch.equal(g, e) for g, e in zip(grads, expected_grads, strict=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_folded_shakedrop_add_keeps_the_layout_and_dtype(dtype):
+    from worker.engine.models.pyramidnet import _AddToFirstChannels
+    branch = torch.randn(4, 6, 8, 8, dtype=dtype).contiguous(memory_format=torch.channels_last).requires_grad_()
+    shortcut = torch.randn(4, 4, 8, 8, dtype=dtype).contiguous(memory_format=torch.channels_last).requires_grad_()
+    forward_scale, backward_scale = _scales("image", branch.shape, dtype)
+    y = _AddToFirstChannels.apply(branch, shortcut, forward_scale, backward_scale)
+    y.backward(torch.ones_like(y))
+    assert y.dtype == dtype and y.is_contiguous(memory_format=torch.channels_last)
+    assert shortcut.grad.is_contiguous(memory_format=torch.channels_last)
+    # eager ShakeDrop's own two ops, scale then padded add; addcmul rounds once where they round twice
+    expected = F.pad(shortcut, (0, 0, 0, 0, 0, 2)) + branch * forward_scale
+    torch.testing.assert_close(y, expected, **({"rtol": 2e-2, "atol": 2e-2} if dtype == torch.bfloat16 else {}))
+    assert torch.equal(branch.grad, torch.ones_like(branch) * backward_scale)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pyramid_block_folds_shakedrop_into_its_addition_in_training_only(monkeypatch, stride):
+    from worker.engine.models import pyramidnet
+    block = pyramidnet.PyramidBlock(8, 8, stride, False, ShakeDrop(0.5)).train()
+    x = torch.randn(4, 8, 8, 8, requires_grad=True)
+    torch.manual_seed(3)
+    y = block(x)
+    assert type(y.grad_fn).__name__ == "_AddToFirstChannelsBackward"  # no channel added: the identity's add too
+    upstream = torch.randn(y.shape)
+    (grad,) = torch.autograd.grad(y, x, upstream)
+    # the compiled path's form (straight-through regularizer, pad and add), with the same draws
+    from worker.engine import regularizers
+    monkeypatch.setattr(pyramidnet, "_compiling", lambda: True)
+    monkeypatch.setattr(regularizers, "_compiling", lambda: True)
+    torch.manual_seed(3)
+    expected = block(x)
+    (expected_grad,) = torch.autograd.grad(expected, x, upstream)
+    torch.testing.assert_close(y, expected)
+    torch.testing.assert_close(grad, expected_grad)
+    monkeypatch.undo()
+    with torch.no_grad():  # eval: the expected scale, survival_prob for the default ranges
+        shortcut = x if stride == 1 else F.avg_pool2d(x, 2, stride, ceil_mode=True)
+        torch.testing.assert_close(block.eval()(x), shortcut + 0.5 * block.branch(x))
 
 
 def test_pyramid_block_takes_a_regularizer_whose_output_is_a_view():

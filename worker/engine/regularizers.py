@@ -28,6 +28,7 @@ from .replicas import current_layout
 __all__ = [
     "shake_shake",
     "shake_drop",
+    "shake_drop_scales",
     "stochastic_depth",
     "drop_path",
     "dropout",
@@ -181,16 +182,31 @@ def shake_drop(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, flo
     (the authors' code: gate per batch, a and b per pixel). At test time x is scaled by E[g + a - g*a],
     which is survival_prob for the symmetric alpha_range (-1, 1).
     """
+    forward_scale, backward_scale = shake_drop_scales(
+        x, survival_prob=survival_prob, alpha_range=alpha_range, beta_range=beta_range, level=level,
+        gate_level=gate_level, training=training)
+    if not training:
+        return forward_scale * x
+    return _scaled(x, forward_scale, backward_scale)
+
+
+def shake_drop_scales(x: Tensor, *, survival_prob: float, alpha_range: tuple[float, float] = (-1.0, 1.0),
+                      beta_range: tuple[float, float] = (0.0, 1.0), level: str = "image",
+                      gate_level: str | None = None, training: bool = True) -> tuple[Tensor | float, Tensor | float]:
+    """ShakeDrop's forward and backward scales for x (`shake_drop` is x scaled by them), drawn as it draws
+    them: for a caller that folds the scaling into another op (PyramidNet's shortcut addition in eager mode).
+    At test time both are the float E[g + a - g*a]."""
     if not 0.0 <= survival_prob <= 1.0:
         raise ValueError(f"survival_prob must be in [0, 1], got {survival_prob}")
     if not training:
         expected_alpha = 0.5 * (alpha_range[0] + alpha_range[1])
-        return (survival_prob + (1 - survival_prob) * expected_alpha) * x
+        expected = survival_prob + (1 - survival_prob) * expected_alpha
+        return expected, expected
     gate = (_rand(x, gate_level or level) < survival_prob).to(x.dtype)
     alpha = _uniform(x, level, *alpha_range)
     beta = _uniform(x, level, *beta_range)
     # g + (1-g)a equals the paper's g + a - g*a and is exact for g in {0, 1}.
-    return _scaled(x, gate + (1 - gate) * alpha, gate + (1 - gate) * beta)
+    return gate + (1 - gate) * alpha, gate + (1 - gate) * beta
 
 
 def stochastic_depth(x: Tensor, *, survival_prob: float, level: str = "batch", training: bool = True) -> Tensor:
@@ -263,9 +279,15 @@ class ShakeDrop(nn.Module):
         self.alpha_range, self.beta_range = tuple(alpha_range), tuple(beta_range)
 
     def forward(self, x: Tensor) -> Tensor:
-        return shake_drop(x, survival_prob=self.survival_prob, alpha_range=self.alpha_range,
-                          beta_range=self.beta_range, level=self.level, gate_level=self.gate_level,
-                          training=self.training)
+        return shake_drop(x, **self._settings())
+
+    def scales(self, x: Tensor) -> tuple[Tensor | float, Tensor | float]:
+        """The forward and backward scales `forward(x)` applies, for a caller that folds them into its own op."""
+        return shake_drop_scales(x, **self._settings())
+
+    def _settings(self) -> dict:
+        return {"survival_prob": self.survival_prob, "alpha_range": self.alpha_range, "beta_range": self.beta_range,
+                "level": self.level, "gate_level": self.gate_level, "training": self.training}
 
     def extra_repr(self) -> str:
         return (f"survival_prob={self.survival_prob:.4f}, alpha_range={self.alpha_range}, "

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cpu_memory import keep_freed_memory_in_heap
 from .data import DeviceLoader, DownloadProgress, Split, load_dataset
 from .distributed import Placement, placement_from_env
 from .models import build_model
@@ -263,6 +264,8 @@ def _train(spec: RunSpec, out_dir: Path, placement: Placement, device: torch.dev
     # too: docs/benchmarks.md), and batch norm (ghost batch norm included) keeps the layout.
     if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
         torch.backends.cudnn.benchmark = True
+    elif device.type == "cpu":  # activations reused from the heap, not mmapped and zeroed every step
+        keep_freed_memory_in_heap()
     torch.manual_seed(spec.seed)
 
     data = load_dataset(spec.dataset, data_dir, download=download, on_download=on_download)

@@ -53,35 +53,60 @@ class PyramidBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.stride == 1 else F.avg_pool2d(x, 2, self.stride, ceil_mode=True)
-        out = self.regularizer(self.branch(x))
-        if not self.extra_channels:
-            return shortcut + out
-        if _compiling():  # inductor fuses the pad into the add
+        branch = self.branch(x)
+        if _compiling():  # inductor fuses the regularizer's scaling, the pad and the add
+            out = self.regularizer(branch)
+            if not self.extra_channels:
+                return shortcut + out
             # Zero-pad the new channels: (left, right) pairs from the last dim backwards, channels third.
             return F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels)) + out
-        return _AddToFirstChannels.apply(out, shortcut)
+        scales = getattr(self.regularizer, "scales", None)
+        if scales is not None and self.training:  # ShakeDrop's scaling folded into the addition
+            return _AddToFirstChannels.apply(branch, shortcut, *scales(branch))
+        out = self.regularizer(branch)
+        if not self.extra_channels:
+            return shortcut + out
+        return _AddToFirstChannels.apply(out, shortcut, None, None)
 
 
 class _AddToFirstChannels(torch.autograd.Function):
-    """`out + shortcut zero-padded to out's channels`, in eager mode without the zeros: one pass over out
-    forward, nothing but a slice of the gradient backward. The same values and gradients as F.pad and add.
-    (An in-place `out[:, :c] += shortcut` is no cheaper: autograd's backward for an in-place slice of a
-    channels_last tensor copies the whole gradient through as_strided.)"""
+    """`shortcut zero-padded to branch's channels + branch * forward_scale` in eager mode, in one pass over
+    branch and without the zeros; backward, `grad * backward_scale` for the branch and a slice of grad for the
+    shortcut. The scales are ShakeDrop's (regularizers._Scale's two multiplies, without the scaled branch as a
+    tensor of its own) or None, a plain padded addition. The same gradients as the regularizer, F.pad and add,
+    and the same values up to float rounding (tested). (An in-place `out[:, :c] += shortcut` is no cheaper:
+    autograd's backward for an in-place slice of a channels_last tensor copies the whole gradient through
+    as_strided.)"""
 
     @staticmethod
-    def forward(ctx, out: Tensor, shortcut: Tensor) -> Tensor:
+    def forward(ctx, branch: Tensor, shortcut: Tensor, forward_scale: Tensor | None,
+                backward_scale: Tensor | None) -> Tensor:
         c = shortcut.shape[1]
         ctx.channels, ctx.memory_format = c, _memory_format(shortcut)
-        y = torch.empty_like(out)
-        y[:, c:] = out[:, c:]
-        torch.add(out[:, :c], shortcut, out=y[:, :c])
+        ctx.save_for_backward(backward_scale)
+        y = torch.empty_like(branch)
+        if forward_scale is None:
+            y[:, c:] = branch[:, c:]
+            torch.add(branch[:, :c], shortcut, out=y[:, :c])
+            return y
+        torch.addcmul(shortcut, branch[:, :c], _channels(forward_scale, slice(None, c)), out=y[:, :c])
+        if c < branch.shape[1]:
+            torch.mul(branch[:, c:], _channels(forward_scale, slice(c, None)), out=y[:, c:])
         return y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
+        (scale,) = ctx.saved_tensors
+        c = ctx.channels
         # the shortcut's gradient in its own layout: a strided slice would send avg_pool2d's backward down a
         # slow path
-        return grad, grad[:, :ctx.channels].contiguous(memory_format=ctx.memory_format)
+        grad_shortcut = grad if c == grad.shape[1] else grad[:, :c].contiguous(memory_format=ctx.memory_format)
+        return grad if scale is None else grad * scale, grad_shortcut, None, None
+
+
+def _channels(scale: Tensor, channels: slice) -> Tensor:
+    """A scale's values for some channels of the tensor it scales (one value per image or batch: all)."""
+    return scale if scale.shape[1] == 1 else scale[:, channels]
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
