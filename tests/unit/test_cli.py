@@ -1,6 +1,7 @@
 """`python -m worker.engine`: runs a spec, and says what is wrong in one line when it cannot."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -118,3 +119,15 @@ def test_schema_prints_the_json_schema():
     result = engine("schema")
     assert result.returncode == 0 and "shake_resnet" in json.loads(result.stdout)["$defs"]["ShakeResNetModel"][
         "properties"]["arch"]["const"]
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_a_torchrun_rank_leaves_with_its_exit_code_and_all_its_output(spec_file, valid):
+    """A rank (WORLD_SIZE > 1) ends with os._exit, past the interpreter's teardown, which sometimes aborted a
+    rank whose run had ended well: its exit code and its buffered output must still come out whole."""
+    spec = TINY if valid else {**TINY, "optim": {"epochs": 0, "batch_size": 32}}
+    result = engine("validate", spec_file(spec), env={**os.environ, "WORLD_SIZE": "2"})
+    if valid:
+        assert result.returncode == 0 and json.loads(result.stdout)["optim"]["epochs"] == 2
+    else:
+        assert result.returncode == 2 and "optim.epochs" in result.stderr
