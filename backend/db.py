@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -58,7 +57,7 @@ def _ping_after_idle(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection, record, _proxy):
-        if time.monotonic() - record.info.get("idle_since", -math.inf) <= PING_AFTER_IDLE_SECONDS:
+        if time.monotonic() - record.info.get("idle_since", 0.0) <= PING_AFTER_IDLE_SECONDS:
             return
         try:
             dbapi_connection.execute("SELECT 1")

@@ -4,9 +4,9 @@ and written as JSON by orjson.
 The metrics table keeps one row per epoch (the record). Reading a table's worth of runs from it row by row
 costs seconds (200 runs x 1800 epochs are 360,000 rows through the driver); so `record_epochs` also keeps,
 per run, one `metric_series` row whose blob holds the run's columns as little-endian float64 arrays (missing
-values NaN), and the reads take that row: one blob per run, read in milliseconds (on PostgreSQL stored
-uncompressed, migration 0011: TOAST's pglz made reading a table's 200 series half decompression). docs/benchmarks.md has
-the figures that chose this over reading the columns on demand.
+values NaN), and the reads take that row: one blob per run, read in milliseconds (stored uncompressed on
+PostgreSQL, migration 0011: TOAST's pglz made reading a table's 200 series half decompression).
+docs/benchmarks.md has the figures that chose this over reading the columns on demand.
 
 A series row is trusted only while it covers the run's recorded epochs (`last_epoch` = runs.epochs_done,
 which `record_epochs` updates in the same transaction); otherwise, and for runs without one, the rows are read.
