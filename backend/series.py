@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from .models import METRIC_FIELDS, VALIDATION_FIELDS, Metric, MetricSeries
 
 __all__ = ["SERIES_COLUMNS", "ERROR_FIELDS", "pack", "unpack", "refresh_series", "read_series", "thin_indices",
-           "rounded", "metrics_payload", "metrics_payloads", "dumps", "SeriesColumns"]
+           "thin_many", "rounded", "metrics_payload", "metrics_payloads", "dumps", "SeriesColumns"]
 
 # The blob's columns, in this order (migration 0009 packs them the same way).
 SERIES_COLUMNS = ("epoch", *METRIC_FIELDS, *VALIDATION_FIELDS)
@@ -121,20 +121,34 @@ def thin_indices(columns: SeriesColumns, max_points: int) -> np.ndarray:
     """Indices of about `max_points` rows: the first, the last, and in each of max_points/(2 x curves) equal
     stretches the rows with the lowest and highest train, test (and validation) error, so that no spike and no
     best epoch disappears. The same rows as the earlier pure-Python thinning: on ties the first such epoch."""
-    n = len(columns["epoch"])
-    keys = [key for key in ERROR_FIELDS if key in columns]
-    stop, first, stretch = _stretches(n, max(1, (max_points - 2) // (2 * len(keys))))
-    keep = np.zeros(n, dtype=bool)
-    keep[[0, n - 1]] = True
-    for key in keys:
-        values = columns[key][1:stop]
-        for reduce, missing in ((np.minimum, np.inf), (np.maximum, -np.inf)):
-            ranked = np.where(np.isnan(values), missing, values)
-            hits = np.flatnonzero(ranked == reduce.reduceat(ranked, first)[stretch])  # rows at their extreme
-            where = stretch[hits]
-            firsts = hits[np.concatenate(([True], where[1:] != where[:-1]))]  # the first in each stretch
-            keep[firsts + 1] = True
-    return np.flatnonzero(keep)
+    return thin_many([columns], max_points)[0]
+
+
+def thin_many(runs: list[SeriesColumns], max_points: int) -> list[np.ndarray]:
+    """thin_indices of each run, computed for all runs of one length (and error columns) at once: a table's
+    200 runs of 1800 epochs are one (200, 1800) array per curve, not 1200 rounds of small numpy calls."""
+    out: list[np.ndarray | None] = [None] * len(runs)
+    groups: dict[tuple, list[int]] = {}
+    for i, columns in enumerate(runs):
+        keys = tuple(key for key in ERROR_FIELDS if key in columns)
+        groups.setdefault((len(columns["epoch"]), keys), []).append(i)
+    for (n, keys), members in groups.items():
+        stop, first, stretch = _stretches(n, max(1, (max_points - 2) // (2 * len(keys))))
+        positions = np.arange(stop - 1)
+        keep = np.zeros((len(members), n), dtype=bool)
+        keep[:, [0, n - 1]] = True
+        rows = np.arange(len(members))[:, None]
+        for key in keys:
+            values = np.stack([runs[i][key][1:stop] for i in members])
+            for reduce, missing in ((np.minimum, np.inf), (np.maximum, -np.inf)):
+                ranked = np.where(np.isnan(values), missing, values)
+                hits = ranked == reduce.reduceat(ranked, first, axis=1)[:, stretch]  # rows at their extreme
+                # The first hit in each stretch (every stretch has one: its extreme is one of its values).
+                firsts = np.minimum.reduceat(np.where(hits, positions, stop), first, axis=1)
+                keep[rows, firsts + 1] = True
+        for row, i in enumerate(members):
+            out[i] = np.flatnonzero(keep[row])
+    return out
 
 
 def _round_decimals(values: np.ndarray, decimals: int) -> np.ndarray:
@@ -144,18 +158,19 @@ def _round_decimals(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.rint(values * scale) / scale
 
 
+_POWERS_OF_TEN = 10.0 ** np.arange(23)  # exact doubles up to 10^22
+
+
 def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         magnitude = np.floor(np.log10(np.abs(values)))
     decimals = np.where(np.isfinite(magnitude), digits - 1 - magnitude, 0).clip(-300, 300).astype(np.int64)
-    out = values.copy()
-    up = decimals >= 0  # v x 10^d, divided back by the exact 10^d; otherwise divided by 10^-d, multiplied back
-    scale_up = 10.0 ** decimals[up].clip(0, 22)
-    out[up] = np.rint(values[up] * scale_up) / scale_up
-    scale_down = 10.0 ** (-decimals[~up]).clip(0, 22)
-    out[~up] = np.rint(values[~up] / scale_down) * scale_down
+    # v x 10^d, divided back by the exact 10^d; for d < 0, divided by 10^-d and multiplied back.
+    scale = _POWERS_OF_TEN[np.abs(decimals).clip(0, 22)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.where(decimals >= 0, np.rint(values * scale) / scale, np.rint(values / scale) * scale)
     # Beyond 10^22 powers of ten are inexact, and such values (a diverged loss) are shown as they are.
-    return np.where((decimals > 22) | (decimals < -22), values, out)
+    return np.where(np.abs(decimals) > 22, values, out)
 
 
 # The digits a metric has: errors are percentages of at most 50,000 images (3 decimals), kept to 4; losses and
@@ -179,7 +194,7 @@ def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epo
     epochs after `after_epoch`, wall-clock seconds from every epoch, thinned to about `max_points` rows; each
     column rounded for all the runs at once (one numpy call per column, not one per run and column).
     `only`: these metric columns, the others null (thinning keeps the same epochs whatever they are)."""
-    out, kept = [], []
+    out, kept, totals = [], [], []
     for run in runs:
         own = columns[run.id]
         if after_epoch:
@@ -191,11 +206,12 @@ def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epo
                 own.pop(name, None)
         before = run.train_seconds - float(own["seconds"].sum()) if after_epoch else 0.0
         own["wall_seconds"] = before + np.cumsum(own["seconds"])
-        total = len(own["epoch"])
-        if max_points is not None and total > max_points:
-            keep = thin_indices(own, max_points)
-            own = {name: values[keep] for name, values in own.items()}
+        totals.append(len(own["epoch"]))
         kept.append(own)
+    thinned = [i for i, own in enumerate(kept) if max_points is not None and len(own["epoch"]) > max_points]
+    for i, keep in zip(thinned, thin_many([kept[i] for i in thinned], max_points), strict=True):
+        kept[i] = {name: values[keep] for name, values in kept[i].items()}
+    for run, own, total in zip(runs, kept, totals, strict=True):
         out.append({"run_id": run.id, "status": run.status, "epochs": run.epochs,
                     "epoch": own["epoch"].astype(np.int64), "total_epochs": total,
                     "downsampled": len(own["epoch"]) < total})

@@ -191,3 +191,30 @@ def test_a_groups_curve_is_thinned_keeping_its_band_extremes_first_and_last_epoc
     assert {1, 1800, 1501, 701, 901} <= set(kept["epochs"])  # first, last, best mean, lowest low, highest high
     assert kept["epochs"] == sorted(kept["epochs"]) and kept["meanAt1501"] == 0.5
     assert kept["untouched"]  # fewer epochs than asked for: the curve as it is
+
+
+@pytest.mark.parametrize("curves", [12, 41])
+def test_curves_keep_their_dashes_up_to_forty_then_are_drawn_thin_and_solid(page, live, two_runs, curves):
+    """10 colours x 4 dashes tell 40 curves apart; past that no style is a curve's own, and 1 px solid lines are
+    what Chromium rasterises fast (200 curves of 1.8 px dashes took a second to draw). The answer is the two runs'
+    real one, copied as `curves` runs that differ in p_last."""
+    real = live.get(f"/api/compare?ids={two_runs[0]['id']}").json()
+    run, metrics, group = real["runs"][0], real["metrics"][0], real["groups"][0]
+    ids = list(range(900_001, 900_001 + curves))
+    answer = {"runs": [], "metrics": [], "groups": []}
+    for k, run_id in enumerate(ids):
+        spec = {**run["spec"], "regularization": {**run["spec"]["regularization"], "p_last": round(0.3 + k / 100, 2)}}
+        answer["runs"].append({**run, "id": run_id, "name": f"copy {k}", "spec": spec, "spec_key": f"copy-{k}"})
+        answer["metrics"].append({**metrics, "run_id": run_id})
+        answer["groups"].append({**group, "spec_key": f"copy-{k}", "run_ids": [run_id], "counted_run_ids": [run_id]})
+    page.route(re.compile(r".*/api/compare\?.*"), lambda route: route.fulfill(json=answer))
+    page.goto(f"/#/compare?ids={','.join(map(str, ids))}&group=0")
+    page.wait_for_selector("#compare-chart[data-drawn]")
+    styles = page.evaluate("""() => document.getElementById('compare-chart').data
+        .filter(t => t.mode && t.mode.startsWith('lines')).map(t => [t.line.width, t.line.dash])""")
+    assert len(styles) == curves
+    if curves <= 40:
+        assert {width for width, _ in styles} == {1.8}
+        assert [dash for _, dash in styles] == ["solid"] * 10 + ["dash"] * 2
+    else:
+        assert set(map(tuple, styles)) == {(1, "solid")}

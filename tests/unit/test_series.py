@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from backend.series import SERIES_COLUMNS, dumps, pack, rounded, thin_indices, unpack
+from backend.series import SERIES_COLUMNS, dumps, pack, rounded, thin_indices, thin_many, unpack
 from bench.previous_reads import downsample_keeping_extrema
 
 
@@ -35,6 +35,16 @@ def test_thinning_picks_the_same_rows_as_the_pure_python_way():
         arrays = {name: np.array(values, dtype=float) for name, values in columns.items()}
         assert thin_indices(arrays, max_points).tolist() == downsample_keeping_extrema(columns, max_points)
         checked += 1
+
+
+def test_thinning_a_table_at_once_picks_each_runs_own_rows():
+    # Runs of one length and curves are thinned as one array: no run's rows may leak into another's.
+    rng = random.Random(2)
+    runs = [{name: np.array(values, dtype=float) for name, values in
+             random_columns(rng, rng.choice([900, 1800]), validation=rng.random() < 0.3).items()} for _ in range(40)]
+    for run, keep in zip(runs, thin_many(runs, 120), strict=True):
+        lists = {name: values.tolist() for name, values in run.items()}
+        assert keep.tolist() == downsample_keeping_extrema(lists, 120)
 
 
 @pytest.mark.parametrize("max_points", [8, 60, 500])

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import gzip
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -8,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
+from isal import igzip
 from pydantic import BaseModel, ConfigDict, Field
 
 from ... import read_cache, run_rows, series, store
@@ -53,7 +53,7 @@ def _encoded(request: Request, payload) -> tuple[bytes, str | None]:
     body = series.dumps(payload)
     if len(body) < 2048 or not _accepts_gzip(request):
         return body, None
-    return gzip.compress(body, 1, mtime=0), "gzip"
+    return igzip.compress(body, 1, mtime=0), "gzip"  # ISA-L: 3x zlib's speed at level 1 (docs/benchmarks.md)
 
 
 def _encoding_headers(encoding: str | None) -> dict[str, str]:
