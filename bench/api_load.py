@@ -208,7 +208,7 @@ def compare_table(label: str, servers: dict[str, str], ids: list[int], repeats: 
              {}, None),
             ("columns on demand (metrics rows, numpy thinning, rounded, orjson)", "previous", "/api/compare-on-demand",
              {}, None),
-            ("ours, first read (packed series, numpy thinning, rounded, orjson, gzip 1; a run changed before "
+            ("ours, first read (packed series, numpy thinning, rounded, orjson, ISA-L gzip 1; a run changed before "
              "each: not cached)", "ours", "/api/compare", {}, touch),
             ("ours, first read of the page's columns (columns=test_error&columns=wall_seconds; not cached)", "ours",
              "/api/compare", {"columns": ["test_error", "wall_seconds"]}, touch),
