@@ -7,6 +7,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    # xdist (--dist loadgroup) hands out the groups first, largest first, then one test at a time in this order:
+    # the minute-long ones first, so that none of them starts last while the other core has nothing left to do.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     try:

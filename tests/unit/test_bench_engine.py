@@ -8,6 +8,8 @@ import sys
 from itertools import dropwhile, takewhile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,6 +21,7 @@ def table(output: str, title: str) -> tuple[list[str], list[list[str]]]:
     return cells[0], cells[1:]
 
 
+@pytest.mark.slow
 def test_smallest_configuration_prints_every_table_with_its_columns():
     # One thread per process: the two cores may be shared with other tests, and oversubscribed threads
     # would only make this slower; the figures themselves are not checked.

@@ -150,6 +150,7 @@ def test_bf16_autocast_trains_on_the_cpu_too(tmp_path):
     assert math.isfinite(history[0]["train_loss"])
 
 
+@pytest.mark.slow
 def test_torch_compile_trains_with_the_same_loop(tmp_path):
     torch._dynamo.reset()
     history = train(tiny_spec(optim={"epochs": 1, "batch_size": 32}), tmp_path, device="cpu", compile=True)
