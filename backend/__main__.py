@@ -24,8 +24,17 @@ def _serve(settings) -> None:
 
     from .api import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info")
+    if settings.api_processes == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        return
+    from .db import migrate
+
+    # Several processes on one port, each its own app (settings from the same environment), read cache and
+    # dispatcher (whose steps are conditional updates, safe side by side). Migrated once here, so that they
+    # start on a database at its head rather than racing to upgrade it.
+    migrate(settings.resolved_database_url)
+    uvicorn.run("backend.api:create_app", factory=True, workers=settings.api_processes, host=settings.host,
+                port=settings.port, log_level="info")
 
 
 def _run(settings) -> int:
