@@ -194,7 +194,7 @@ def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epo
     epochs after `after_epoch`, wall-clock seconds from every epoch, thinned to about `max_points` rows; each
     column rounded for all the runs at once (one numpy call per column, not one per run and column).
     `only`: these metric columns, the others null (thinning keeps the same epochs whatever they are)."""
-    out, kept, totals = [], [], []
+    out, kept = [], []
     for run in runs:
         own = columns[run.id]
         if after_epoch:
@@ -206,9 +206,9 @@ def metrics_payloads(runs: list, columns: dict[int, SeriesColumns], *, after_epo
                 own.pop(name, None)
         before = run.train_seconds - float(own["seconds"].sum()) if after_epoch else 0.0
         own["wall_seconds"] = before + np.cumsum(own["seconds"])
-        totals.append(len(own["epoch"]))
         kept.append(own)
-    thinned = [i for i, own in enumerate(kept) if max_points is not None and len(own["epoch"]) > max_points]
+    totals = [len(own["epoch"]) for own in kept]
+    thinned = [i for i, total in enumerate(totals) if max_points is not None and total > max_points]
     for i, keep in zip(thinned, thin_many([kept[i] for i in thinned], max_points), strict=True):
         kept[i] = {name: values[keep] for name, values in kept[i].items()}
     for run, own, total in zip(runs, kept, totals, strict=True):
