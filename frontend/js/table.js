@@ -42,7 +42,9 @@ export function mount(root, ctx) {
     poller?.stop();
     poller = poll(async () => {
       try {
-        table = await api.table(id, profile, { signal: ctx.signal });
+        const fresh = await api.table(id, profile, { signal: ctx.signal });
+        if (fresh.profile.name !== profile) return true;  // asked before the profile changed: the switch redraws
+        table = fresh;
         clear(view.problem);
         draw();
       } catch (error) {
@@ -72,7 +74,7 @@ export function mount(root, ctx) {
           h("p", { class: "subtitle", text: `${table.source} · dataset ${table.dataset} · verification: ${table.verification}` })),
         h("div", { class: "actions" },
           h("div", { class: "field", style: "margin: 0" }, h("label", { for: "table-profile", text: "Profile" }), view.profileSelect),
-          h("button", { type: "button", class: "button primary", text: "Reproduce…", style: "align-self: flex-end", onClick: openReproduce }))),
+          view.reproduceButton = h("button", { type: "button", class: "button primary", text: "Reproduce…", style: "align-self: flex-end", onClick: openReproduce }))),
       view.problem, view.profileNote, view.reproduce,
       h("div", { class: "card" }, view.summary, h("div", { style: "margin-top: 12px" }, view.table), view.exports),
       view.legend, view.notes);
@@ -82,8 +84,12 @@ export function mount(root, ctx) {
     profile = name;
     ctx.setQuery({ profile: name === "full" ? "" : name });
     clear(view.reproduce);
-    api.table(id, profile, { signal: ctx.signal }).then((fresh) => { table = fresh; draw(); watch(); })
-      .catch((error) => { if (!isAbort(error)) clear(view.problem, errorBox(error, { title: "That profile could not be loaded" })); });
+    // Reproduce waits for the new profile's table: a click in between would price the old profile's runs.
+    view.reproduceButton.disabled = true;
+    api.table(id, profile, { signal: ctx.signal })
+      .then((fresh) => { if (fresh.profile.name === profile) { table = fresh; draw(); watch(); } })
+      .catch((error) => { if (!isAbort(error)) clear(view.problem, errorBox(error, { title: "That profile could not be loaded" })); })
+      .finally(() => { if (profile === name) view.reproduceButton.disabled = false; });
   }
 
   function draw() {

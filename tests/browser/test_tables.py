@@ -113,3 +113,25 @@ def test_notes_and_settings_follow_the_chosen_profile(page):
     page.get_by_label("Profile").select_option("smoke")
     expect(notes).to_contain_text("2 under profile smoke (the paper: 300)")
     expect(notes).to_contain_text("synthetic, 64 training and 32 test images")
+
+
+def test_reproduce_waits_for_the_chosen_profiles_table(page):
+    """A click on Reproduce while the new profile's table is still on its way would price the old profile's
+    runs: the button waits for it."""
+    held = []
+    smoke_table = re.compile(r".*/api/tables/[^/?]+\?profile=smoke.*")
+    page.route(smoke_table, lambda route: held.append(route))
+    page.goto(f"/#/tables/{TABLE}")
+    reproduce = page.get_by_role("button", name="Reproduce…")
+    expect(reproduce).to_be_enabled()
+    page.get_by_label("Profile").select_option("smoke")
+    page.wait_for_timeout(200)  # let the request reach the route
+    assert held, "the smoke profile's table was not asked for"
+    expect(reproduce).to_be_disabled()
+    for route in held:
+        route.continue_()
+    page.unroute(smoke_table)
+    reproduce.click()
+    panel = page.get_by_role("region", name="Reproduce this table")
+    expect(panel.get_by_role("heading", level=2)).to_have_text("Reproduce under profile “smoke”")
+    expect(panel.get_by_role("button", name=re.compile(r"^Queue \d+ runs?$"))).to_be_visible()
