@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     api_processes: int = Field(1, ge=1, le=64, description="processes serving the API on the port (uvicorn "
                                                           "workers): one per core for many readers at once")
+    api_threads: int = Field(8, ge=1, le=256, description="threads per API process running the reads and writes "
+                                                       "(each holds a database connection while it works)")
     api_key: str | None = Field(None, description="when set, state-changing requests need this bearer key")
     protect_reads: bool = Field(False, description="reads need the API key too (for shared networks)")
     # Comma-separated in the environment. A request naming any other Host gets 400 (DNS rebinding).

@@ -4,7 +4,8 @@ check that the new answers carry the same content (up to rounding).
 `previous_compare` and `previous_metrics` build /api/compare's and /api/runs/{id}/metrics's bodies the old
 way: every metric row read through the ORM session, thinned in pure Python, validated by pydantic and written
 with its 17 digits. `previous_app` is the API with the four reads answered the old way (the runs list, one run,
-a run's metrics, compare; compressed by the middleware at level 3 on the event loop, as before), plus
+a run's metrics, compare; compressed by the middleware at level 3 on the event loop, as before) and run as
+before (anyio's 40 threads, no heap frozen), plus
 /api/compare-on-demand: the new thinning, rounding and JSON on the columns read from the metrics rows rather
 than the packed series (the alternative docs/benchmarks.md weighs). `python bench/previous_reads.py` serves
 it as `python -m backend api` serves the API (SHAKELAB_* settings), for the benchmarks; with
@@ -14,12 +15,15 @@ commit's there).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+from contextlib import asynccontextmanager
 from itertools import accumulate
 from pathlib import Path
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Query, Request
 from sqlalchemy.orm import Session
 
@@ -132,6 +136,16 @@ def previous_app(settings: Settings | None = None) -> FastAPI:
                                   ("/api/compare-on-demand", compare_on_demand, None)):
         app.add_api_route(path, endpoint, methods=["GET"], response_model=model)
         app.router.routes.insert(0, app.router.routes.pop())  # before the API's own route of that path
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def runtime_as_before(app):  # anyio's default of 40 threads, and nothing frozen
+        async with started(app):
+            anyio.to_thread.current_default_thread_limiter().total_tokens = 40
+            gc.unfreeze()
+            yield
+
+    app.router.lifespan_context = runtime_as_before
     if frontend := os.environ.get("SHAKELAB_PREVIOUS_FRONTEND"):  # the dashboard's files as they were
         for route in app.router.routes:
             if getattr(route, "name", None) == "frontend":

@@ -4,6 +4,7 @@ closed meanwhile is replaced without the request seeing it; one in use moments a
 from __future__ import annotations
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -43,3 +44,17 @@ def test_a_connection_used_moments_ago_is_not_tested(engines, monkeypatch):
     with pytest.raises(OperationalError):  # no round trip before it: the query meets the closed connection
         backend_pid(engine)
     assert backend_pid(engine)  # the pool dropped it on that error: the next checkout connects anew
+
+
+def test_a_read_scope_sends_no_begin_or_commit_and_a_write_scope_still_does(engines):
+    """Hot reads cost one round trip per statement: no transaction is open around them."""
+    engine, _ = engines
+    with db.read_scope(engine) as session:
+        assert session.scalar(text("SELECT 1")) == 1
+        assert session.connection().connection.dbapi_connection.info.transaction_status == TransactionStatus.IDLE
+    with db.session_scope(engine) as session:
+        assert session.scalar(text("SELECT 1")) == 1
+        assert session.connection().connection.dbapi_connection.info.transaction_status == TransactionStatus.INTRANS
+    with engine.connect() as connection:  # the pooled connection went back with its usual isolation
+        connection.scalar(text("SELECT 1"))
+        assert connection.connection.dbapi_connection.autocommit is False

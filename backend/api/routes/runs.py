@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ... import read_cache, run_rows, series, store
 from ...datasets import run_download
-from ...db import session_scope
+from ...db import read_scope
 from ...models import METRIC_FIELDS, VALIDATION_FIELDS
 from ...placement import waiting_reasons
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
@@ -27,7 +27,7 @@ QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
 def read_session(request: Request):
     """The session of a hot read, opened in the endpoint's own thread: the `Db` dependency, a generator, costs
     each request two more hops through the thread pool, which 20 clients at once feel."""
-    return session_scope(request.app.state.engine)
+    return read_scope(request.app.state.engine)
 
 
 class JSONBody(Response):
