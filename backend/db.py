@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import Settings, get_settings
 
-__all__ = ["make_engine", "get_engine", "session_scope", "migrate", "downgrade", "alembic_config"]
+__all__ = ["make_engine", "get_engine", "session_scope", "read_scope", "migrate", "downgrade", "alembic_config"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
