@@ -1,0 +1,21 @@
+"""bench/api_load.py's readers: keep-alive asyncio connections against a live API, each answer read whole."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.api_load import reading_clients
+from tests.live import LiveSystem
+
+
+def test_the_benchmarks_readers_time_every_answer_and_refuse_an_error(tmp_path):
+    with LiveSystem(tmp_path) as system:
+        for interval in (0.0, 0.02):
+            samples, elapsed = asyncio.run(reading_clients(system.url, "/api/runs", {"order": "best"}, 3, 5,
+                                                           interval))
+            assert len(samples) == 15 and all(0 < s < elapsed for s in samples)
+        assert elapsed >= 4 * 0.02  # each client waited for its turns
+        with pytest.raises(RuntimeError, match="HTTP 404"):
+            asyncio.run(reading_clients(system.url, "/api/runs/999", {}, 2, 1, 0.0))
