@@ -270,7 +270,8 @@ async def reading_clients(base: str, path: str, params: dict, clients: int, per_
     """Each client a keep-alive HTTP/1.1 connection asking for `path` as a browser would (gzip accepted),
     on asyncio streams: a request costs the load generator tens of microseconds, where 20 threads of httpx
     cost about a millisecond each and their lock, which the latency would count as the server's."""
-    host, port = httpx.URL(base).host, httpx.URL(base).port
+    url = httpx.URL(base)
+    host, port = url.host, url.port
     target = str(httpx.URL(path, params=params))
     request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept-Encoding: gzip\r\n\r\n".encode()
     samples: list[float] = []
@@ -278,8 +279,9 @@ async def reading_clients(base: str, path: str, params: dict, clients: int, per_
     async def answer(reader: asyncio.StreamReader) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
         status = int(head.split(" ", 2)[1])
-        fields = dict(line.split(":", 1) for line in head.split("\r\n")[1:] if ":" in line)
-        length = {k.strip().lower(): v.strip() for k, v in fields.items()}.get("content-length")
+        headers = {name.strip().lower(): value.strip()
+                   for name, value in (line.split(":", 1) for line in head.split("\r\n")[1:] if ":" in line)}
+        length = headers.get("content-length")
         if length is None:
             raise RuntimeError(f"{target}: an answer without Content-Length")
         await reader.readexactly(int(length))
