@@ -178,7 +178,8 @@ class MetricSeries(Base):
 
 
 class RunVersionCounter(Base):
-    """SQLite's counter of runs.version (one row; PostgreSQL draws from the sequence run_version_seq)."""
+    """One row: the count of committed changes of runs, in commit order (migration 0012; the runs lists' key).
+    SQLite also draws runs.version from it; PostgreSQL, from the sequence run_version_seq."""
     __tablename__ = "run_version_counter"
 
     value: Mapped[int] = mapped_column(BigInteger, primary_key=True)

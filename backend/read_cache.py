@@ -7,6 +7,10 @@ sent, under that key: a repeat read costs the key's query and the sending of byt
 invalidated by hand, so no write path can be forgotten: a changed run has a new version, hence a new key, and
 the old answer is simply never asked for again (it ages out of the bounded LRU).
 
+A runs list's key (the page's runs, among all those its filters match) costs a query over every matching run.
+`PageKeys` remembers it per request under the runs' generation (migration 0012: a count of committed changes of
+runs, in commit order), so that while no run changed a list costs one read of that count.
+
 The key also makes an ETag (hashed with a random salt of this process, so that a key seen by another server
 or before a restart never matches): a client that sends it back in If-None-Match gets 304 and no body, without
 the answer being built or even kept.
@@ -20,7 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-__all__ = ["ReadCache", "etag", "matches"]
+__all__ = ["PageKeys", "ReadCache", "etag", "matches"]
 
 _SALT = os.urandom(16)
 
@@ -73,3 +77,27 @@ class ReadCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class PageKeys:
+    """A thread-safe LRU of (request, generation) -> the key of its answer: the key's query skipped while no run
+    has changed. An entry of an older generation is never asked for again and ages out."""
+
+    def __init__(self, max_entries: int = 1024):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, Hashable] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, request: Hashable, generation: int) -> Hashable | None:
+        with self._lock:
+            key = self._entries.get((request, generation))
+            if key is not None:
+                self._entries.move_to_end((request, generation))
+            return key
+
+    def put(self, request: Hashable, generation: int, key: Hashable) -> None:
+        with self._lock:
+            self._entries[(request, generation)] = key
+            self._entries.move_to_end((request, generation))
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)

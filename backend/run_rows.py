@@ -17,10 +17,11 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from . import store
-from .models import Run, RunTag
+from .models import Run, RunTag, RunVersionCounter
 from .schemas import RunOut
 
-__all__ = ["find_run_dicts", "find_run_rows", "run_dict", "run_dicts", "run_facts", "page_versions", "run_versions"]
+__all__ = ["find_run_dicts", "find_run_rows", "run_dict", "run_dicts", "run_facts", "page_versions", "run_versions",
+           "runs_generation"]
 
 _COMPUTED = ("tags", "progress", "eta_seconds", "download", "spec")
 # RunOut's columns, and beside them what seed groups (backend/seed_groups.py) and the metrics answers read of a run.
@@ -106,6 +107,11 @@ def page_versions(session: Session, *, order: str = "created", limit: int = 100,
     rows = session.execute(query).all()
     total = rows[0][2] if rows else session.scalar(select(func.count(Run.id)).where(*where))
     return total, tuple((row[0], row[1]) for row in rows)
+
+
+def runs_generation(session: Session) -> int:
+    """The count of committed changes of runs, in commit order (migration 0012): unchanged, no run changed."""
+    return session.scalar(select(RunVersionCounter.value))
 
 
 def run_versions(session: Session, ids: list[int]) -> dict[int, tuple]:

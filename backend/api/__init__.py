@@ -16,7 +16,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from ..db import get_engine, migrate
 from ..dispatch import Dispatcher
-from ..read_cache import ReadCache
+from ..read_cache import PageKeys, ReadCache
 from ..settings import Settings, get_settings
 from .deps import require_read_key
 from .errors import install_error_handlers
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     app.state.engine = get_engine(settings)
     app.state.dispatcher = None
     app.state.read_cache = ReadCache()  # the hot reads' answers, keyed on the runs' versions (backend/read_cache.py)
+    app.state.page_keys = PageKeys()  # the runs lists' keys, while no run changes
     install_error_handlers(app)
     # Level 3: the compare answer shrinks ~2x at a fraction of the default level 9's time (14 MB: 0.1 s, not 0.9 s).
     # Checkpoints (torch's zip files) do not compress: they stream as they are, with their length.

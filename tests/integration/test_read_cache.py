@@ -188,3 +188,37 @@ def test_the_database_gives_a_run_a_new_version_at_every_write(platform, write):
             if tag:
                 connection.execute(text(write), {"id": run, "tag": tag})
     assert versions == sorted(set(versions))  # two writes, each a larger version
+
+
+def test_the_runs_generation_moves_once_per_committed_change_and_keeps_lists_current(platform):
+    """Migration 0012: the runs lists' key skips its query while the count of committed changes of runs stands
+    still, so every change must move it, at commit and not before, and a run deleted without tags or series
+    (no child row's trigger to fire) as well."""
+    engine, client = platform.engine, platform.client
+    ids = [client.post("/api/runs", json={"spec": {**TINY_SPEC, "seed": k}}).json()["id"] for k in range(3)]
+
+    def generation() -> int:
+        with engine.connect() as connection:
+            return connection.scalar(text("SELECT value FROM run_version_counter"))
+
+    def listed() -> list[int]:
+        return [run["id"] for run in client.get("/api/runs", params={"archived": "any"}).json()["runs"]]
+
+    assert sorted(listed()) == ids
+    before = generation()
+    with engine.connect() as connection:
+        with connection.begin() as transaction:
+            connection.execute(text("UPDATE runs SET notes = 'n' WHERE id IN (:a, :b)"), {"a": ids[0], "b": ids[1]})
+            assert generation() == before  # not yet committed: nobody sees it
+            transaction.rollback()
+    assert generation() == before
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE runs SET notes = 'n' WHERE id IN (:a, :b)"), {"a": ids[0], "b": ids[1]})
+    moved = generation()
+    # PostgreSQL bumps once per transaction; SQLite's triggers once per row (its writers take turns anyway).
+    assert moved == before + 1 if engine.dialect.name == "postgresql" else moved > before
+    assert [run["notes"] for run in client.get("/api/runs").json()["runs"] if run["id"] in ids[:2]] == ["n", "n"]
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM runs WHERE id = :id"), {"id": ids[2]})
+    assert generation() > moved
+    assert sorted(listed()) == ids[:2]

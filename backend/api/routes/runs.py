@@ -104,14 +104,20 @@ def list_runs(request: Request,
     filters = {"status": status, "tag": tag, "arch": arch, "method": method, "dataset": dataset,
                "experiment_id": experiment_id, "spec_key_": spec_key, "ids": ids, "search_id": search,
                "archived": {"false": False, "true": True, "any": None}[archived]}
+    asked = (order, limit, offset, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
+    page_keys: read_cache.PageKeys = request.app.state.page_keys
     with read_session(request) as db:
-        total, versions = run_rows.page_versions(db, **page, **filters)
+        generation = run_rows.runs_generation(db)  # read first: the key below shows at least this generation
+        key = page_keys.get(asked, generation)
+        if key is None:
+            total, versions = run_rows.page_versions(db, **page, **filters)
+            key = ("runs", total, versions)  # the page's runs in order, each as it is now, and how many match
+            page_keys.put(asked, generation, key)
 
         def build():
             runs, total = run_rows.find_run_dicts(db, **page, **filters)
             return {"total": total, "runs": runs}
 
-        key = ("runs", total, versions)  # the page's runs in order, each as it is now, and how many match
         return cached_answer(request, key, build)
 
 
