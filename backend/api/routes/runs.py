@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from isal import igzip
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ... import read_cache, run_rows, series, store
 from ...datasets import run_download
@@ -18,16 +20,11 @@ from ...placement import waiting_reasons
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
 from ..deps import MAX_ID, Db, PathId, require_api_key, wake_dispatcher
+from ..key_reads import KeyReads
 
 router = APIRouter(tags=["runs"])
 
 QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
-
-
-def read_session(request: Request):
-    """The session of a hot read, opened in the endpoint's own thread: the `Db` dependency, a generator, costs
-    each request two more hops through the thread pool, which 20 clients at once feel."""
-    return read_scope(request.app.state.engine)
 
 
 class JSONBody(Response):
@@ -60,12 +57,13 @@ def _encoding_headers(encoding: str | None) -> dict[str, str]:
     return {"Content-Encoding": encoding, "Vary": "Accept-Encoding"} if encoding else {}
 
 
-def cached_answer(request: Request, key: tuple | None, build: Callable[[], object]) -> Response:
+async def cached_answer(request: Request, key: tuple | None, build: Callable[[Session], object]) -> Response:
     """The answer of a read whose content is fixed by `key` (backend/read_cache.py): 304 when the client has
-    it already (If-None-Match), else the bytes kept from an earlier read, else `build()`'s payload encoded and
-    kept. key None: an answer that depends on more than the key can say, built every time."""
+    it already (If-None-Match), else the bytes kept from an earlier read, both on the event loop, else
+    `build(session)`'s payload, in a worker thread, encoded and kept. key None: an answer that depends on more
+    than the key can say, built every time."""
     if key is None:
-        return JSONBody.of(request, build())
+        return await _built(request, build)
     key = (*key, _accepts_gzip(request))
     tag = read_cache.etag(key)
     headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -74,10 +72,26 @@ def cached_answer(request: Request, key: tuple | None, build: Callable[[], objec
     cache: read_cache.ReadCache = request.app.state.read_cache
     kept = cache.get(key)
     if kept is None:
-        kept = _encoded(request, build())
+        def encode(db: Session) -> tuple[bytes, str | None]:
+            return _encoded(request, build(db))
+
+        kept = await _in_session(request, encode)
         cache.put(key, *kept)
     body, encoding = kept
     return JSONBody(body, headers={**headers, **_encoding_headers(encoding)})
+
+
+async def _built(request: Request, build: Callable[[Session], object]) -> Response:
+    return await _in_session(request, lambda db: JSONBody.of(request, build(db)))
+
+
+async def _in_session(request: Request, work: Callable[[Session], object]):
+    """`work(session)` in a worker thread, on a session that only reads (backend/db.py read_scope)."""
+    def run():
+        with read_scope(request.app.state.engine) as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
 
 
 _NOT_MODIFIED = {304: {"description": "the client's copy (If-None-Match: the ETag it was sent) is current"}}
@@ -85,64 +99,66 @@ _NOT_MODIFIED = {304: {"description": "the client's copy (If-None-Match: the ETa
 
 @router.get("/runs", response_model=RunPage, response_class=JSONBody, responses=_NOT_MODIFIED,
             summary="Runs, newest first, filterable")
-def list_runs(request: Request,
-              status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
-              tag: Annotated[str | None, Query(max_length=64)] = None,
-              arch: Annotated[str | None, Query(max_length=40)] = None,
-              method: Annotated[str | None, Query(max_length=40)] = None,
-              dataset: Annotated[str | None, Query(max_length=40)] = None,
-              experiment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-              search: Annotated[int | None, Query(ge=1, le=MAX_ID, description="the runs of one search")] = None,
-              spec_key: Annotated[str | None, Query(max_length=64, description="runs of one spec, any seed")] = None,
-              ids: Annotated[list[QueryId] | None, Query(description="only these runs", max_length=1000)] = None,
-              archived: Annotated[Literal["false", "true", "any"], Query(
-                  description="false: the active runs; true: only the archived ones; any: both")] = "false",
-              order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> Response:
+async def list_runs(request: Request,
+                    status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
+                    tag: Annotated[str | None, Query(max_length=64)] = None,
+                    arch: Annotated[str | None, Query(max_length=40)] = None,
+                    method: Annotated[str | None, Query(max_length=40)] = None,
+                    dataset: Annotated[str | None, Query(max_length=40)] = None,
+                    experiment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                    search: Annotated[int | None, Query(ge=1, le=MAX_ID, description="the runs of one search")] = None,
+                    spec_key: Annotated[str | None, Query(max_length=64,
+                                                          description="runs of one spec, any seed")] = None,
+                    ids: Annotated[list[QueryId] | None, Query(description="only these runs", max_length=1000)] = None,
+                    archived: Annotated[Literal["false", "true", "any"], Query(
+                        description="false: the active runs; true: only the archived ones; any: both")] = "false",
+                    order: Annotated[str, Query(pattern="^(-?created|best|last|name|status)$")] = "created",
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> Response:
     page = {"order": order, "limit": limit, "offset": offset}
     filters = {"status": status, "tag": tag, "arch": arch, "method": method, "dataset": dataset,
                "experiment_id": experiment_id, "spec_key_": spec_key, "ids": ids, "search_id": search,
                "archived": {"false": False, "true": True, "any": None}[archived]}
     asked = (order, limit, offset, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
     page_keys: read_cache.PageKeys = request.app.state.page_keys
-    with read_session(request) as db:
-        generation = run_rows.runs_generation(db)  # read first: the key below shows at least this generation
-        key = page_keys.get(asked, generation)
-        if key is None:
-            total, versions = run_rows.page_versions(db, **page, **filters)
-            key = ("runs", total, versions)  # the page's runs in order, each as it is now, and how many match
-            page_keys.put(asked, generation, key)
+    generation = await _keys(request).generation()  # read first: the key below shows at least this generation
+    key = page_keys.get(asked, generation)
+    if key is None:
+        total, versions = await _in_session(request, lambda db: run_rows.page_versions(db, **page, **filters))
+        key = ("runs", total, versions)  # the page's runs in order, each as it is now, and how many match
+        page_keys.put(asked, generation, key)
 
-        def build():
-            runs, total = run_rows.find_run_dicts(db, **page, **filters)
-            return {"total": total, "runs": runs}
+    def build(db):
+        runs, total = run_rows.find_run_dicts(db, **page, **filters)
+        return {"total": total, "runs": runs}
 
-        return cached_answer(request, key, build)
+    return await cached_answer(request, key, build)
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, response_class=JSONBody,
             responses={404: {"description": "no such run"}, **_NOT_MODIFIED},
             summary="One run: spec, status, progress, best and last test error, timings, error text")
-def get_run(run_id: PathId, request: Request) -> Response:
-    with read_session(request) as db:
-        state = _run_state(db, run_id)
+async def get_run(run_id: PathId, request: Request) -> Response:
+    version, run_status, epochs_done = await _run_state(request, run_id)
+    downloading = run_status == "running" and not epochs_done
 
-        def build():
-            out = run_rows.run_dict(db, run_id)
-            if downloading:  # its worker may be fetching the dataset first
-                download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
-                out["download"] = download and download.model_dump(mode="json")
-            return out
+    def build(db):
+        out = run_rows.run_dict(db, run_id)
+        if downloading:  # its worker may be fetching the dataset first
+            download = run_download(db, run_id, alive_within=request.app.state.settings.stale_after_seconds)
+            out["download"] = download and download.model_dump(mode="json")
+        return out
 
-        version, run_status, epochs_done = state
-        downloading = run_status == "running" and not epochs_done
-        # A download's progress is the worker's news, not the run's: that answer is built each time.
-        return cached_answer(request, None if downloading else ("run", run_id, version), build)
+    # A download's progress is the worker's news, not the run's: that answer is built each time.
+    return await cached_answer(request, None if downloading else ("run", run_id, version), build)
 
 
-def _run_state(db, run_id: int) -> tuple:
-    state = run_rows.run_versions(db, [run_id]).get(run_id)
+def _keys(request: Request) -> KeyReads:
+    return request.app.state.key_reads
+
+
+async def _run_state(request: Request, run_id: int) -> tuple:
+    state = (await _keys(request).run_states([run_id])).get(run_id)
     if state is None:
         raise store.NotFound(f"run {run_id} not found")
     return state
@@ -169,48 +185,46 @@ MetricColumn = Literal[METRIC_FIELDS + VALIDATION_FIELDS + ("wall_seconds",)]
 @router.get("/runs/{run_id}/metrics", response_model=Metrics, response_class=JSONBody,
             responses={404: {"description": "no such run"}, **_NOT_MODIFIED},
             summary="The run's per-epoch rows, column-wise (after_epoch: only newer ones)")
-def get_metrics(run_id: PathId, request: Request, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-                max_points: MaxPoints = None) -> Response:
-    with read_session(request) as db:
-        version, _, _ = _run_state(db, run_id)
+async def get_metrics(run_id: PathId, request: Request, after_epoch: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+                      max_points: MaxPoints = None) -> Response:
+    version, _, _ = await _run_state(request, run_id)
 
-        def build():
-            run = run_rows.run_facts(db, run_id)
-            columns = series.read_series(db, {run.id: run.epochs_done})[run.id]
-            return series.metrics_payload(run, columns, after_epoch=after_epoch, max_points=max_points)
+    def build(db):
+        run = run_rows.run_facts(db, run_id)
+        columns = series.read_series(db, {run.id: run.epochs_done})[run.id]
+        return series.metrics_payload(run, columns, after_epoch=after_epoch, max_points=max_points)
 
-        return cached_answer(request, ("metrics", run_id, version, after_epoch, max_points), build)
+    return await cached_answer(request, ("metrics", run_id, version, after_epoch, max_points), build)
 
 
 @router.get("/compare", response_model=Comparison, response_class=JSONBody,
             responses={404: {"description": "no such run"}, **_NOT_MODIFIED},
             summary="Several runs and their metrics in one request (for overlays)")
-def compare(request: Request, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
-            max_points: MaxPoints = 1000,
-            columns: Annotated[list[MetricColumn] | None, Query(
-                description="only these metric columns (the others null); epoch always comes. Thinning keeps "
-                            "the same epochs whatever the columns")] = None) -> Response:
+async def compare(request: Request, ids: Annotated[list[QueryId], Query(min_length=1, max_length=200)],
+                  max_points: MaxPoints = 1000,
+                  columns: Annotated[list[MetricColumn] | None, Query(
+                      description="only these metric columns (the others null); epoch always comes. Thinning keeps "
+                                  "the same epochs whatever the columns")] = None) -> Response:
     ids = list(dict.fromkeys(ids))
     chosen = None if columns is None else tuple(sorted(set(columns)))
-    with read_session(request) as db:
-        states = run_rows.run_versions(db, ids)
-        if missing := [i for i in ids if i not in states]:
-            raise store.NotFound(f"run {missing[0]} not found")
+    states = await _keys(request).run_states(ids)
+    if missing := [i for i in ids if i not in states]:
+        raise store.NotFound(f"run {missing[0]} not found")
 
-        def build():
-            rows = {row.id: row for row in run_rows.find_run_rows(db, ids)}  # rows, not ORM objects: 200 at once
-            if gone := [i for i in ids if i not in rows]:  # deleted since the key was read
-                raise store.NotFound(f"run {gone[0]} not found")
-            runs = [rows[i] for i in ids]
-            data = series.read_series(db, {i: rows[i].epochs_done for i in ids})
-            dicts = run_rows.run_dicts(db, runs)
-            groups = seed_groups(runs, data)  # before thinning: statistics from every epoch
-            return {"runs": dicts, "metrics": series.metrics_payloads(runs, data, max_points=max_points,
-                                                                      only=chosen),
-                    "groups": [group.model_dump(mode="json") for group in groups]}
+    def build(db):
+        rows = {row.id: row for row in run_rows.find_run_rows(db, ids)}  # rows, not ORM objects: 200 at once
+        if gone := [i for i in ids if i not in rows]:  # deleted since the key was read
+            raise store.NotFound(f"run {gone[0]} not found")
+        runs = [rows[i] for i in ids]
+        data = series.read_series(db, {i: rows[i].epochs_done for i in ids})
+        dicts = run_rows.run_dicts(db, runs)
+        groups = seed_groups(runs, data)  # before thinning: statistics from every epoch
+        return {"runs": dicts, "metrics": series.metrics_payloads(runs, data, max_points=max_points,
+                                                                  only=chosen),
+                "groups": [group.model_dump(mode="json") for group in groups]}
 
-        key = ("compare", max_points, chosen, tuple((i, states[i][0]) for i in ids))
-        return cached_answer(request, key, build)
+    key = ("compare", max_points, chosen, tuple((i, states[i][0]) for i in ids))
+    return await cached_answer(request, key, build)
 
 
 @router.get("/runs/{run_id}/seeds", response_model=SeedGroup, responses={404: {"description": "no such run"}},
