@@ -43,13 +43,15 @@ class KeyReads:
     """The keys' queries: on a small async pool (PostgreSQL), else in a worker thread. `open` and `close` in
     the app's lifespan."""
 
-    def __init__(self, engine: Engine, max_connections: int = 4):
+    def __init__(self, engine: Engine, connections: int = 4):
         self.engine = engine
         self.pool: AsyncConnectionPool | None = None
         if engine.dialect.name == "postgresql":
             conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            # A read holds its connection for one round trip: a few serve 20 readers.
-            self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_connections, open=False, timeout=5,
+            # A read holds its connection for one round trip: a few serve 20 readers. All opened at start, not
+            # while the first readers wait.
+            self.pool = AsyncConnectionPool(conninfo, min_size=connections, max_size=connections, open=False,
+                                            timeout=5,
                                             kwargs={"autocommit": True, "connect_timeout": 5,
                                                     "application_name": "shakelab-keys"},
                                             name="shakelab-keys")

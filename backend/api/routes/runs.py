@@ -63,7 +63,7 @@ async def cached_answer(request: Request, key: tuple | None, build: Callable[[Se
     `build(session)`'s payload, in a worker thread, encoded and kept. key None: an answer that depends on more
     than the key can say, built every time."""
     if key is None:
-        return await _built(request, build)
+        return await _in_session(request, lambda db: JSONBody.of(request, build(db)))
     key = (*key, _accepts_gzip(request))
     tag = read_cache.etag(key)
     headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -79,10 +79,6 @@ async def cached_answer(request: Request, key: tuple | None, build: Callable[[Se
         cache.put(key, *kept)
     body, encoding = kept
     return JSONBody(body, headers={**headers, **_encoding_headers(encoding)})
-
-
-async def _built(request: Request, build: Callable[[Session], object]) -> Response:
-    return await _in_session(request, lambda db: JSONBody.of(request, build(db)))
 
 
 async def _in_session(request: Request, work: Callable[[Session], object]):
