@@ -59,9 +59,9 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
         # only overlap database waits, and 20 readers in 40 threads fight over the interpreter lock and
         # starve the loop that answers them (p99 x2-3 in bench/api_load.py's closed loop).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        await app.state.key_reads.open()
         # What start-up made (modules, the app, SQLAlchemy's mappers) lives as long as the process: frozen, a
         # full collection skips it and takes a few ms, not the 110-140 ms that stalled every reader at once.
-        await app.state.key_reads.open()
         gc.collect()
         gc.freeze()
         yield

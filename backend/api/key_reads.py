@@ -23,12 +23,13 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from .. import run_rows
 from ..db import read_scope
 
-__all__ = ["KeyReads"]
+__all__ = ["KeyReads", "in_read_session"]
 
 log = logging.getLogger(__name__)
 
@@ -68,35 +69,39 @@ class KeyReads:
 
     async def run_states(self, ids: list[int]) -> dict[int, tuple]:
         """{id: (version, status, epochs_done)} of the runs of these ids that exist (run_rows.run_versions)."""
-        rows = await self._read(_RUN_STATES, (ids,), lambda db: run_rows.run_versions(db, ids))
-        return rows if isinstance(rows, dict) else {row[0]: tuple(row[1:]) for row in rows}
+        return await self._read(_RUN_STATES, (ids,), lambda db: run_rows.run_versions(db, ids),
+                                lambda rows: {row[0]: tuple(row[1:]) for row in rows})
 
     async def generation(self) -> int:
         """The count of committed changes of runs (run_rows.runs_generation)."""
-        rows = await self._read(_GENERATION, (), run_rows.runs_generation)
-        return rows if isinstance(rows, int) else rows[0][0]
+        return await self._read(_GENERATION, (), run_rows.runs_generation, lambda rows: rows[0][0])
 
-    async def _read(self, sql: str, params: tuple, threaded: Callable[[Any], Any]) -> Any:
-        """The rows of `sql` on the pool, or what `threaded(session)` returns where the pool cannot answer."""
+    async def _read(self, sql: str, params: tuple, threaded: Callable[[Session], Any],
+                    from_rows: Callable[[list], Any]) -> Any:
+        """`from_rows` of `sql`'s rows on the pool, or `threaded(session)` where the pool cannot answer."""
         if self.pool is not None and (self._up or self.pool.get_stats().get("pool_available", 0)):
             try:
                 async with self.pool.connection() as connection:
                     cursor = await connection.execute(sql, params)
                     rows = await cursor.fetchall()
                 self._up = True
-                return rows
+                return from_rows(rows)
             except psycopg.OperationalError as error:  # PoolTimeout included; the pool drops a broken connection
                 self._up = False
                 log.warning("key read failed on the async pool (%s); reading keys the threaded way", error)
-
-        def read():
-            with read_scope(self.engine) as db:
-                return threaded(db)
-
-        result = await run_in_threadpool(read)
+        result = await in_read_session(self.engine, threaded)
         if self.pool is not None and not self._up and monotonic() - self._checked > RECHECK_SECONDS:
             # The database answers: a pool that gave up reconnecting (psycopg_pool stops after its
             # reconnect_timeout) grows again from here.
             self._checked = monotonic()
             await self.pool.check()
         return result
+
+
+async def in_read_session(engine: Engine, work: Callable[[Session], Any]) -> Any:
+    """`work(session)` in a worker thread, on a session that only reads (backend/db.py read_scope)."""
+    def run():
+        with read_scope(engine) as db:
+            return work(db)
+
+    return await run_in_threadpool(run)

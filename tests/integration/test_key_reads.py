@@ -12,7 +12,6 @@ from sqlalchemy import create_engine, text
 
 from backend.api import create_app
 from backend.api import key_reads as key_reads_module
-from backend.api.routes import runs as runs_routes
 from tests.integration.conftest import make_settings
 from tests.integration.test_reads import noisy_epochs, spec_of, trained
 
@@ -48,8 +47,7 @@ def test_a_repeat_read_on_postgresql_needs_no_worker_thread(postgres_api, monkey
     def no_thread(*_args, **_kwargs):
         raise AssertionError("a repeat read went to the thread pool")
 
-    monkeypatch.setattr(runs_routes, "run_in_threadpool", no_thread)
-    monkeypatch.setattr(key_reads_module, "run_in_threadpool", no_thread)
+    monkeypatch.setattr(key_reads_module, "run_in_threadpool", no_thread)  # every route's thread work
     requested = client.app.state.key_reads.pool.get_stats()["requests_num"]
     again = [client.get(path, params=params) for path, params in reads]
     assert [r.json() for r in again] == [r.json() for r in first]

@@ -10,17 +10,15 @@ from fastapi.responses import FileResponse
 from isal import igzip
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ... import read_cache, run_rows, series, store
 from ...datasets import run_download
-from ...db import read_scope
 from ...models import METRIC_FIELDS, VALIDATION_FIELDS
 from ...placement import waiting_reasons
 from ...schemas import Comparison, Metrics, QueueOut, RunCreate, RunEdit, RunOut, RunPage, SeedGroup, Status
 from ...seed_groups import seed_groups
 from ..deps import MAX_ID, Db, PathId, require_api_key, wake_dispatcher
-from ..key_reads import KeyReads
+from ..key_reads import KeyReads, in_read_session
 
 router = APIRouter(tags=["runs"])
 
@@ -82,12 +80,7 @@ async def cached_answer(request: Request, key: tuple | None, build: Callable[[Se
 
 
 async def _in_session(request: Request, work: Callable[[Session], object]):
-    """`work(session)` in a worker thread, on a session that only reads (backend/db.py read_scope)."""
-    def run():
-        with read_scope(request.app.state.engine) as db:
-            return work(db)
-
-    return await run_in_threadpool(run)
+    return await in_read_session(request.app.state.engine, work)
 
 
 _NOT_MODIFIED = {304: {"description": "the client's copy (If-None-Match: the ETag it was sent) is current"}}
